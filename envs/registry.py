@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 
 import gymnasium as gym
-
 from sysgym.envs.core.errors import UnknownNameError
 from sysgym.envs.core.spec import SysEnvSpec
 
@@ -21,12 +20,16 @@ _SPECS: dict[str, SysEnvSpec] = {}
 def register_all() -> None:
     """Register every family's envs with Gymnasium (idempotent)."""
     for family in FAMILIES:
-        module = importlib.import_module(f"sysgym.envs.{family}")
-        for spec in module.SPECS:
-            if spec.id in _SPECS:
-                continue
-            _SPECS[spec.id] = spec
-            gym.register(id=spec.id, entry_point=spec.entry_point, max_episode_steps=spec.max_episode_steps)
+        for entry in importlib.import_module(f"sysgym.envs.{family}").SPECS:
+            register(entry)
+
+
+def register(entry: SysEnvSpec) -> None:
+    """Register one spec with Gymnasium and the harness (a second registration of the same id is ignored)."""
+    if entry.id in _SPECS:
+        return
+    _SPECS[entry.id] = entry
+    gym.register(id=entry.id, entry_point=entry.entry_point, max_episode_steps=entry.max_episode_steps)
 
 
 def specs() -> list[SysEnvSpec]:

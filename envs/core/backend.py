@@ -27,6 +27,7 @@ class Outcome:
             them into a reward, so reward design stays out of the backends.
         terminated: the episode's workload is complete.
         truncated: the episode was cut short (time or step limit inside the backend).
+        events: extra `info` entries for this step (documented per env), e.g. what a live system reported.
     """
 
     signals: dict[str, float]
@@ -36,7 +37,7 @@ class Outcome:
 
 
 class Backend(ABC, Generic[ObsT, ActT]):
-    """Dynamics behind an env. Implementations keep these invariants (one test suite checks every backend):
+    """Dynamics behind an env, keeping the invariants below (one test suite checks every backend).
 
     1. `observation_space` and `action_space` are fixed at construction and are the same for every backend of
        one env and configuration.
@@ -82,5 +83,5 @@ class Backend(ABC, Generic[ObsT, ActT]):
         """Per-item measurements (e.g. each job's response time) for CDF plots; empty when the env has none."""
         return {}
 
-    def close(self) -> None:  # noqa: B027 - optional hook, most model backends hold no resources
+    def close(self) -> None:
         """Release real resources; idempotent."""

@@ -16,7 +16,6 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import gymnasium as gym
 import numpy as np
-
 from sysgym.envs.core.backend import Backend, Outcome
 from sysgym.envs.core.config import config_from_kwargs
 from sysgym.envs.core.errors import ConfigError, InvalidActionError
@@ -30,7 +29,7 @@ class SysEnv(gym.Env[Any, Any], Generic[ConfigT]):
     Subclasses set `config_cls` and `backends`, and implement `_make_backend` and `_reward`.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - Gymnasium declares it this way
     config_cls: ClassVar[type]
     backends: ClassVar[tuple[str, ...]] = ("model",)
 
@@ -86,7 +85,11 @@ class SysEnv(gym.Env[Any, Any], Generic[ConfigT]):
                     f"action {index} is masked out; valid actions: {np.flatnonzero(self._mask).tolist()}"
                 )
             return index
-        array = np.asarray(action, dtype=space.dtype) if isinstance(space, gym.spaces.Box | gym.spaces.MultiDiscrete) else action
+        array = (
+            np.asarray(action, dtype=space.dtype)
+            if isinstance(space, gym.spaces.Box | gym.spaces.MultiDiscrete)
+            else action
+        )
         if not space.contains(array):
             raise InvalidActionError(f"action {action!r} is outside the action space {space}")
         return array

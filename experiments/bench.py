@@ -1,0 +1,130 @@
+"""Steps per second of every env's model backend, against CartPole-v1 measured in the same run.
+
+The machines are shared and noisy, so absolute rates mean little: the ratio to CartPole, measured in
+interleaved rounds within one process, is the number that is compared with goals. Serving envs also report
+simulated seconds per wall-clock second, from the `simulated_s` metric of the episodes that finish.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from sysgym.agents.random_policy import sample_action
+from sysgym.envs.core.spec import SysEnvSpec
+
+REFERENCE_ID = "CartPole-v1"
+
+
+@dataclass
+class _Runner:
+    """Keeps one env stepping with random valid actions across rounds."""
+
+    env: gym.Env[Any, Any]
+    rng: np.random.Generator
+    info: dict[str, Any] = field(default_factory=dict)
+    episode_seed: int = 0
+    simulated_s: float = 0.0
+    episode_wall_s: float = 0.0
+    episode_started: float = 0.0
+    finished_wall_s: float = 0.0
+
+    def start(self) -> None:
+        _, self.info = self.env.reset(seed=self.episode_seed)
+        self.episode_started = time.perf_counter()
+
+    def steps(self, budget_s: float) -> tuple[int, float]:
+        """Step for about `budget_s` seconds; returns (steps, seconds)."""
+        space = self.env.action_space
+        count = 0
+        start = time.perf_counter()
+        deadline = start + budget_s
+        while True:
+            for _ in range(64):
+                action = sample_action(space, self.info.get("action_mask"), self.rng)
+                _, _, terminated, truncated, self.info = self.env.step(action)
+                count += 1
+                if terminated or truncated:
+                    self._episode_done()
+            if time.perf_counter() >= deadline:
+                return count, time.perf_counter() - start
+
+    def _episode_done(self) -> None:
+        now = time.perf_counter()
+        simulated = self.info.get("metrics", {}).get("simulated_s")
+        if simulated is not None:
+            self.simulated_s += float(simulated)
+            self.finished_wall_s += now - self.episode_started
+        self.episode_seed += 1
+        self.start()
+
+
+@dataclass
+class BenchRow:
+    """One env's measurement."""
+
+    env_id: str
+    steps_per_s: float
+    reference_steps_per_s: float
+    simulated_per_wall_s: float | None
+
+    @property
+    def ratio(self) -> float:
+        """Steps per second relative to CartPole-v1 measured in the same rounds."""
+        return self.steps_per_s / self.reference_steps_per_s
+
+
+def bench(
+    specs: list[SysEnvSpec],
+    seconds: float,
+    rounds: int,
+    progress: Callable[[str], None] | None = None,
+) -> list[BenchRow]:
+    """Measure every spec for `rounds` interleaved rounds of `seconds` each, CartPole alongside."""
+    rows = []
+    for spec in specs:
+        runner = _Runner(gym.make(spec.id, disable_env_checker=True), np.random.default_rng(0))
+        reference = _Runner(gym.make(REFERENCE_ID, disable_env_checker=True), np.random.default_rng(0))
+        runner.start()
+        reference.start()
+        totals = np.zeros(4)
+        for _ in range(rounds):
+            steps, wall = runner.steps(seconds)
+            ref_steps, ref_wall = reference.steps(seconds)
+            totals += (steps, wall, ref_steps, ref_wall)
+        simulated = runner.simulated_s / runner.finished_wall_s if runner.finished_wall_s > 0 else None
+        rows.append(BenchRow(spec.id, totals[0] / totals[1], totals[2] / totals[3], simulated))
+        runner.env.close()
+        reference.env.close()
+        if progress is not None:
+            progress(spec.id)
+    return rows
+
+
+def markdown(rows: list[BenchRow], command: str, seconds: float, rounds: int) -> str:
+    """results/bench.md."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines = [
+        "# sysgym bench",
+        "",
+        f"Model backends, random valid actions, default kwargs; {rounds} interleaved rounds of {seconds:g} s per env",
+        f"with {REFERENCE_ID} in the same process. Machine: {os.cpu_count()} CPUs, {platform.python_implementation()}",
+        f"{platform.python_version()}, 1-min load average {load:.1f} at the end (other work on the machine slows",
+        "both sides of each ratio alike, the absolute rates less so).",
+        "",
+        "| env | steps/s | CartPole-v1 steps/s | ratio | simulated s per wall s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        sim = f"{row.simulated_per_wall_s:,.0f}" if row.simulated_per_wall_s is not None else "-"
+        lines.append(
+            f"| {row.env_id} | {row.steps_per_s:,.0f} | {row.reference_steps_per_s:,.0f} | {row.ratio:.2f} | {sim} |"
+        )
+    lines += ["", "Command:", "", f"    {command}", ""]
+    return "\n".join(lines)
