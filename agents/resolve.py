@@ -10,6 +10,7 @@ import importlib
 from pathlib import Path
 
 import gymnasium as gym
+
 from sysgym.agents.policy import Policy
 from sysgym.agents.random_policy import RandomPolicy
 from sysgym.envs.core.errors import UnknownNameError

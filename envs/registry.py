@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 import gymnasium as gym
+
 from sysgym.envs.core.errors import UnknownNameError
 from sysgym.envs.core.spec import SysEnvSpec
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
 from sysgym.agents.random_policy import sample_action
 from sysgym.envs.core.spec import SysEnvSpec
 

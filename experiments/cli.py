@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import sysgym
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+import sysgym
 from sysgym.agents.resolve import expand, resolve
 from sysgym.envs.core.errors import SysgymError, UnknownNameError
 from sysgym.envs.registry import spec, specs

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
+
 import sysgym
 from sysgym.agents.policy import Policy
 from sysgym.envs.core.errors import SysgymError

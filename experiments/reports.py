@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+
 from sysgym.envs.core.spec import SysEnvSpec
 from sysgym.experiments.records import EpisodeRecord, write_records
 

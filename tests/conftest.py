@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import sysgym  # noqa: F401 - registers every env
 
+import sysgym  # noqa: F401 - registers every env
 from tests.toy_env import register_toy
 
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import pytest
+
 from sysgym.envs.core.config import config_from_kwargs, config_to_kwargs, require
 from sysgym.envs.core.errors import ConfigError, TraceFormatError, UnknownNameError
 from sysgym.experiments.arguments import parse_kwargs, parse_seeds

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
+from typer.testing import CliRunner
+
 from sysgym.agents.resolve import resolve
 from sysgym.envs.core.errors import ConfigError, InvalidActionError, ReplayMismatchError, UnknownNameError
 from sysgym.envs.registry import spec
@@ -13,8 +15,6 @@ from sysgym.experiments.harness import evaluate, run_episode
 from sysgym.experiments.records import read_records
 from sysgym.experiments.replay import replay
 from sysgym.experiments.reports import write_report
-from typer.testing import CliRunner
-
 from tests.toy_env import TOY_ID
 
 runner = CliRunner()
@@ -113,3 +113,13 @@ def test_table(tmp_path: Path) -> None:
     result = runner.invoke(app, ["table", str(tmp_path / "a" / "summary.json"), "--out", str(tmp_path / "t.md")])
     assert result.exit_code == 0, result.output
     assert f"| {TOY_ID} | default | 1 (0-0) | episode_return |" in (tmp_path / "t.md").read_text()
+
+
+def test_bench_writes_a_ratio_table(tmp_path: Path) -> None:
+    out = tmp_path / "bench.md"
+    result = runner.invoke(app, ["bench", "--env", TOY_ID, "--seconds", "0.05", "--rounds", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in out.read_text().splitlines() if line.startswith(f"| {TOY_ID}"))
+    steps, reference, ratio = (float(c.replace(",", "")) for c in row.split("|")[2:5])
+    assert steps > 0 and reference > 0
+    assert ratio == pytest.approx(steps / reference, rel=0.01)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
 from sysgym.agents.random_policy import sample_action
 from sysgym.envs.core.errors import InvalidActionError
 from sysgym.envs.registry import specs

@@ -11,6 +11,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
 from sysgym.agents.policy import Policy
 from sysgym.envs.core.backend import Backend, Outcome
 from sysgym.envs.core.config import require

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import gymnasium as gym
 import numpy as np
+
 from sysgym.envs.core.backend import Backend, Outcome
 from sysgym.envs.core.config import config_from_kwargs
 from sysgym.envs.core.errors import ConfigError, InvalidActionError
@@ -29,7 +30,7 @@ class SysEnv(gym.Env[Any, Any], Generic[ConfigT]):
     Subclasses set `config_cls` and `backends`, and implement `_make_backend` and `_reward`.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - Gymnasium declares it this way
+    metadata: dict[str, Any] = {"render_modes": []}
     config_cls: ClassVar[type]
     backends: ClassVar[tuple[str, ...]] = ("model",)
 
