@@ -23,9 +23,10 @@ from sysgym.experiments.records import EpisodeRecord, read_records
 from sysgym.experiments.replay import replay as replay_record
 from sysgym.experiments.reports import command_line, write_report
 from sysgym.experiments.tables import results_table
+from sysgym.experiments.train_commands import sweep, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Gymnasium environments for systems decisions.")
-console = Console()
+console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 
 CALIBRATION_TARGETS = {
@@ -54,10 +55,13 @@ def _fail(exc: Exception) -> typer.Exit:
 @app.command("list")
 def list_envs() -> None:
     """Registered env ids with their backends, workloads and baselines."""
-    table = Table("id", "backends", "workloads", "baselines", "headline metric")
     for s in specs():
-        table.add_row(s.id, ", ".join(s.backends), ", ".join(s.workloads), ", ".join(s.baselines), s.headline_metric)
-    console.print(table)
+        console.print(f"[bold]{s.id}[/]", highlight=False)
+        console.print(f"  backends:  {', '.join(s.backends)}", highlight=False)
+        console.print(f"  workloads: {', '.join(s.workloads)}", highlight=False)
+        console.print(f"  baselines: {', '.join(s.baselines)}", highlight=False)
+        direction = "lower" if s.lower_is_better else "higher"
+        console.print(f"  headline:  {s.headline_metric} ({direction} is better)", highlight=False)
 
 
 def evaluate_to(
@@ -192,3 +196,7 @@ def calibrate(
 def version() -> None:
     """Print the installed sysgym version."""
     console.print(json.dumps({"sysgym": sysgym.__version__}))
+
+
+app.command()(train)
+app.command()(sweep)
