@@ -1,0 +1,214 @@
+"""Least-Loaded Expert Parallelism (paper Algs. 2-4): gate, LPT assignment with capacity, least-loaded spills.
+
+The paper loops over every expert in LPT order. An expert whose native device is within capacity stays there and
+changes no state (the device's assigned-plus-pending load is unchanged), so only experts of overloaded devices
+need visiting. This implementation walks those alone, in the same global LPT order, which gives the paper's plan
+exactly while costing a few Python iterations per batch instead of N.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+
+import numpy as np
+
+from sysgym.envs.moe.plan import EMPTY, Plan, native_plan, split_by_weights
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """LLEP's parameters.
+
+    Attributes:
+        lam: imbalance gate; max(l)/mean(l) below it runs standard EP (inf: never reroute).
+        alpha: capacity factor; each device takes at most alpha * total / P tokens before spilling.
+        min_chunk: smallest spill slice m, in tokens (a smaller remainder goes whole, or to the least loaded).
+    """
+
+    lam: float = 1.3
+    alpha: float = 1.0
+    min_chunk: int = 1024
+
+
+DEFAULT_KNOBS = Knobs()
+
+
+def imbalance(loads: np.ndarray) -> float:
+    """max(l) / mean(l), the gate's statistic (0 for an empty batch)."""
+    total = float(loads.sum())
+    return float(loads.max()) * loads.size / total if total > 0 else 0.0
+
+
+def gate_passes(loads: np.ndarray, lam: float, ratio: float | None = None) -> bool:
+    """True when the batch is balanced enough for standard EP (paper step 1)."""
+    return (imbalance(loads) if ratio is None else ratio) < lam
+
+
+def llep_plan(
+    loads: np.ndarray,
+    devices: int,
+    knobs: Knobs = DEFAULT_KNOBS,
+    ratio: float | None = None,
+    device_loads: np.ndarray | None = None,
+) -> Plan:
+    """LLEP's plan for one batch's per-expert loads (int64 [N]).
+
+    Args:
+        loads: tokens per expert.
+        devices: P.
+        knobs: lambda, alpha, m.
+        ratio: the batch's `imbalance`, when already known.
+        device_loads: native tokens per device, when already known.
+    """
+    if gate_passes(loads, knobs.lam, ratio):
+        return native_plan(loads)
+    return _assign(loads, devices, knobs, None, np.zeros(devices, dtype=np.int64), device_loads)
+
+
+def plan_with_rows(
+    loads: np.ndarray,
+    devices: int,
+    experts: np.ndarray,
+    weights: np.ndarray,
+    knobs: Knobs = DEFAULT_KNOBS,
+    rest: str = "llep",
+) -> Plan:
+    """A plan where `experts[i]` is split over devices in proportion to `weights[i]` and LLEP places the rest.
+
+    Rows whose weights are all zero leave their expert to the rest rule. With no explicit row this is
+    `llep_plan`. With some, `rest="native"` keeps every other expert home; `rest="llep"` lets the gate decide
+    whether they stay native and otherwise runs LLEP's assignment on them with the explicit slices counted as
+    already assigned load.
+
+    Args:
+        loads: int64 [N] tokens per expert.
+        devices: P.
+        experts: int [R] expert ids (distinct).
+        weights: int [R, P] non-negative split weights.
+        knobs: LLEP parameters for the completion.
+        rest: `llep` or `native`, the rule for experts without an explicit row.
+    """
+    chosen = weights.sum(axis=1) > 0
+    if not chosen.any():
+        return llep_plan(loads, devices, knobs)
+    rows = experts[chosen]
+    split = split_by_weights(loads[rows], weights[chosen])
+    per_device = len(loads) // devices
+    native_dev = rows // per_device
+    free = np.ones(loads.size, dtype=bool)
+    free[rows] = False
+    assigned = split.sum(axis=0)
+    fixed: dict[tuple[int, int], int] = {}
+    nz_row, nz_dev = np.nonzero(split)
+    for r, d in zip(nz_row.tolist(), nz_dev.tolist(), strict=True):
+        if d != native_dev[r]:
+            fixed[(int(rows[r]), d)] = int(split[r, d])
+    if rest == "native" or gate_passes(loads, knobs.lam):
+        plan = native_plan(np.where(free, loads, 0))
+        return _merge(plan, rows, split[np.arange(len(rows)), native_dev], fixed)
+    plan = _assign(loads, devices, knobs, free, assigned.astype(np.int64))
+    return _merge(plan, rows, split[np.arange(len(rows)), native_dev], fixed)
+
+
+def _merge(plan: Plan, rows: np.ndarray, native_share: np.ndarray, fixed: dict[tuple[int, int], int]) -> Plan:
+    """Add the explicit rows' native shares and slices to a plan of the remaining experts."""
+    keep = plan.keep.copy()
+    keep[rows] = native_share
+    slices: dict[tuple[int, int], int] = dict(fixed)
+    for e, d, t in zip(plan.spill_expert.tolist(), plan.spill_device.tolist(), plan.spill_tokens.tolist(), strict=True):
+        slices[(e, d)] = slices.get((e, d), 0) + t
+    return _from_slices(keep, slices)
+
+
+def _from_slices(keep: np.ndarray, slices: dict[tuple[int, int], int], touched: tuple[int, ...] | None = None) -> Plan:
+    if not slices:
+        return Plan(keep, EMPTY, EMPTY, EMPTY, touched)
+    keys = sorted(slices)
+    return Plan(
+        keep,
+        np.array([k[0] for k in keys], dtype=np.int64),
+        np.array([k[1] for k in keys], dtype=np.int64),
+        np.array([slices[k] for k in keys], dtype=np.int64),
+        touched,
+    )
+
+
+def _assign(
+    loads: np.ndarray,
+    devices: int,
+    knobs: Knobs,
+    free: np.ndarray | None,
+    assigned: np.ndarray,
+    device_loads: np.ndarray | None = None,
+) -> Plan:
+    """Paper steps 2-4 over the experts marked `free` (None: all), with `assigned` load already on each device."""
+    per_device = loads.size // devices
+    placed = loads if free is None else np.where(free, loads, 0).astype(np.int64)
+    if device_loads is None or free is not None:
+        device_loads = placed.reshape(devices, per_device).sum(axis=1)
+    level = [a + b for a, b in zip(assigned.tolist(), device_loads.tolist(), strict=True)]
+    capacity = int(knobs.alpha * int(loads.sum()) / devices)
+    if max(level) <= capacity:
+        return native_plan(placed)
+    amounts = placed.tolist()
+    keep = placed.copy()
+    # Experts are visited in global LPT order, i.e. by the key (-load, id); a device's queue is built the
+    # first time it is overloaded, and keys at or before the current one were placed natively already.
+    queues: dict[int, list[tuple[int, int]]] = {}
+    position = [0] * devices
+    slices: dict[tuple[int, int], int] = {}
+    touched: list[int] = []
+    current = (-(1 << 62), -1)
+    while True:
+        best: tuple[int, int] | None = None
+        best_device = -1
+        for g in range(devices):
+            if level[g] <= capacity:
+                continue
+            queue = queues.get(g)
+            if queue is None:
+                base = g * per_device
+                queue = sorted((-amounts[e], e) for e in range(base, base + per_device) if amounts[e] > 0)
+                queues[g] = queue
+            p = position[g] = bisect_right(queue, current, position[g])
+            if p < len(queue) and (best is None or queue[p] < best):
+                best, best_device = queue[p], g
+        if best is None:
+            break
+        position[best_device] += 1
+        current = best
+        load, expert = -best[0], best[1]
+        room = capacity - (level[best_device] - load)
+        take = room if room > 0 else 0
+        keep[expert] = take
+        touched.append(expert)
+        remainder = load - take
+        level[best_device] -= remainder
+        _spill(expert, best_device, remainder, level, capacity, knobs.min_chunk, slices)
+    return _from_slices(keep, slices, tuple(touched))
+
+
+def _spill(
+    expert: int,
+    home: int,
+    remainder: int,
+    level: list[int],
+    capacity: int,
+    min_chunk: int,
+    slices: dict[tuple[int, int], int],
+) -> None:
+    """Paper Alg. 3: chunks to the least-loaded other devices; a remainder nobody can take goes to the lightest."""
+    others = [o for o in range(len(level)) if o != home]
+    while remainder > 0:
+        others.sort(key=lambda o: (level[o], o))
+        target = others[0]
+        chunk = remainder
+        for o in others:
+            c = min(remainder, capacity - level[o])
+            if c >= min_chunk or c == remainder:
+                target, chunk = o, c
+                break
+        level[target] += chunk
+        slices[(expert, target)] = slices.get((expert, target), 0) + chunk
+        remainder -= chunk
