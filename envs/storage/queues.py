@@ -1,0 +1,130 @@
+"""Service times and queueing of the model backend: one queue per device, shared by foreground and migrations.
+
+Each device has `parallelism` command slots (a heap of the times they free up) and one transfer pipe at the
+device's bandwidth. A request takes the earliest free slot, pays the base latency (plus seek and rotation on an
+HDD unless it continues the previous access, and the SLC-cache state on a QLC write), then transfers its bytes
+through the pipe; its slot stays held for at least `parallelism / IOPS`, which is what caps small random IOPS at
+the datasheet figure. Migrations go through the same queues, so they delay foreground requests that arrive while
+they run.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from sysgym.envs.storage.devices import DeviceSpec, seek_ms
+
+
+class DeviceQueue:
+    """The queue and state of one modelled device; times are microseconds since the episode start."""
+
+    __slots__ = (
+        "_address",
+        "_fold",
+        "_hdd",
+        "_head",
+        "_last_fold",
+        "_pipe",
+        "_post_base",
+        "_post_bw",
+        "_r_base",
+        "_r_bw",
+        "_r_occ",
+        "_slc_cap",
+        "_slc_free",
+        "_slots",
+        "_span",
+        "_w_base",
+        "_w_bw",
+        "_w_occ",
+        "busy_us",
+        "spec",
+    )
+
+    def __init__(self, spec: DeviceSpec, capacity_bytes: float, address: list[int], page_bytes: int) -> None:
+        self.spec = spec
+        self._slots = [0.0] * spec.parallelism
+        self._pipe = 0.0
+        self._r_base, self._w_base = spec.read_base_us, spec.write_base_us
+        self._r_bw, self._w_bw = spec.read_mbps, spec.write_mbps  # bytes per microsecond
+        self._r_occ = spec.parallelism * 1e6 / spec.read_iops
+        self._w_occ = spec.parallelism * 1e6 / spec.write_iops
+        self._hdd = spec.is_hdd
+        self._head = -1
+        self._address = address
+        self._span = spec.device_gb * 1e9 / page_bytes  # device size in pages
+        self._slc_cap = spec.slc_cache_fraction * capacity_bytes
+        self._slc_free = self._slc_cap
+        self._fold = spec.fold_mbps
+        self._last_fold = 0.0
+        self._post_base, self._post_bw = spec.post_cache_write_base_us, spec.post_cache_write_mbps
+        self.busy_us = 0.0
+
+    def submit(self, t: float, is_write: bool, page: int, npages: int, nbytes: float) -> float:
+        """Queue one operation arriving at `t`; returns its completion time."""
+        slots = self._slots
+        start = slots[0]
+        if start < t:
+            start = t
+        if is_write:
+            base, bw, occ = self._w_base, self._w_bw, self._w_occ
+            if self._slc_cap > 0.0:
+                free = self._slc_free + (t - self._last_fold) * self._fold
+                self._last_fold = t
+                if free > self._slc_cap:
+                    free = self._slc_cap
+                if free >= nbytes:
+                    self._slc_free = free - nbytes
+                else:
+                    self._slc_free = free
+                    base, bw = self._post_base, self._post_bw
+        else:
+            base, bw, occ = self._r_base, self._r_bw, self._r_occ
+        if self._hdd:
+            where = self._address[page]
+            if where != self._head:
+                distance = abs(where - self._head) / self._span if self._head >= 0 else 0.0
+                base += 1000.0 * (seek_ms(self.spec, distance) + self.spec.rotation_ms)
+            self._head = where + npages
+        xfer = start + base
+        if xfer < self._pipe:
+            xfer = self._pipe
+        end = xfer + nbytes / bw
+        self._pipe = end
+        hold = start + occ
+        heapq.heapreplace(slots, end if end > hold else hold)
+        self.busy_us += end - start
+        return end
+
+    def backlog_us(self, now: float) -> float:
+        """How long a request arriving `now` would wait for a slot."""
+        wait = self._slots[0] - now
+        return wait if wait > 0.0 else 0.0
+
+
+class ModelIO:
+    """The model backend's devices: queues that return simulated completion times."""
+
+    def __init__(
+        self, specs: list[DeviceSpec], capacity_bytes: list[float], address: list[int], page_bytes: int
+    ) -> None:
+        self.queues = [DeviceQueue(s, c, address, page_bytes) for s, c in zip(specs, capacity_bytes, strict=True)]
+
+    def serve(self, t: float, device: int, is_write: bool, page: int, npages: int, nbytes: float) -> float:
+        """Perform one foreground request's share on `device`; returns its latency in microseconds."""
+        return self.queues[device].submit(t, is_write, page, npages, nbytes) - t
+
+    def migrate(self, t: float, src: int, dst: int, page: int, npages: int, nbytes: float) -> float:
+        """Move a run of pages (read on `src`, then write on `dst`); returns the device time it used."""
+        source, target = self.queues[src], self.queues[dst]
+        before = source.busy_us + target.busy_us
+        done = source.submit(t, False, page, npages, nbytes)
+        target.submit(done, True, page, npages, nbytes)
+        return source.busy_us + target.busy_us - before
+
+    def backlog_us(self, device: int, now: float) -> float:
+        """Wait a request arriving `now` would see on `device`."""
+        return self.queues[device].backlog_us(now)
+
+    def close(self) -> None:
+        """Nothing to release in a model."""

@@ -1,0 +1,1 @@
+"""Live tiered-file adapter and device calibration for the hybrid-storage envs."""
