@@ -1,0 +1,626 @@
+"""Event-driven LLM-serving engine with iteration-level (continuous) batching.
+
+Workers are model instances (a whole GPU, an SM partition of one, or a GPU of a disaggregated pair). Each runs
+iterations one after another; a `Scheduler` forms every iteration (`Plan`: prefill chunks and whether the worker's
+decode batch steps). Requests arrive from a list sorted by time. Time advances from event to event; between
+events a worker whose batch did not change runs its decode iterations in a tight loop with O(1) work each:
+
+* a decode batch is a cohort: each member's progress follows from the worker's iteration counter, so no
+  per-request work happens per iteration; completions sit in a heap keyed by their finishing iteration;
+* paged KV growth is exact: a member needs a new block on the iterations where its stored KV length is a multiple
+  of the block size, so the engine counts members by (stored length - join iteration) mod block size;
+* an iteration's duration comes from the performance model (`perf.PerfModel`), slowed by the measured co-running
+  rate when the worker shares the GPU with a busy partner (semi-PD's prefill and decode workers).
+
+The scheduler is consulted only when something changed for a worker (an arrival, a completion, a request ready to
+join, a swap finished, a partition change, a timer) unless it sets `every_iteration`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sysgym.envs.serving.kv import KVPool, SwapCost
+from sysgym.envs.serving.perf import IterationModel
+from sysgym.envs.serving.request import Phase, Request
+
+ITER_END, SWAP_IN_DONE, TRANSFER_DONE, TIMER = 0, 1, 2, 3
+INF = math.inf
+
+
+@dataclass
+class Plan:
+    """One iteration of one worker.
+
+    Attributes:
+        chunks: (request, new prompt tokens) to prefill this iteration; each request's KV grows by its tokens.
+        decode: whether the worker's decode batch takes a step (one token per member).
+    """
+
+    chunks: list[tuple[Request, int]] = field(default_factory=list)
+    decode: bool = True
+
+
+EMPTY_PLAN = Plan([], False)
+
+
+class Worker:
+    """One model instance: its SMs, KV pool, queues and decode cohort.
+
+    Attributes:
+        idx: position in the engine's worker list.
+        name: label for reports.
+        role: `unified` (prefill and decode), `prefill` or `decode`.
+        sms: streaming multiprocessors it runs on.
+        pool: the KV pool its requests hold blocks in.
+        decode_to: worker whose decode batch receives this worker's prefilled requests (itself when unified).
+        partner: worker sharing this GPU's SMs (semi-PD), or -1.
+        max_batch: most sequences in the decode batch.
+        token_budget: most prompt tokens (plus decode tokens for mixed batches) in one iteration.
+        waiting: requests queued for prefill (FIFO unless the scheduler reorders it).
+        ready: prefilled or swapped-in requests holding KV, waiting to join the decode batch.
+        incoming: (request, source worker) prefilled on another worker whose KV has not been moved here yet.
+        swapped: requests this worker preempted to host memory, oldest first.
+        members: the decode batch, by request id.
+        it: decode iterations done (the cohort clock).
+        iter_end: end time of every decode iteration (for time-between-tokens samples).
+        busy: an iteration is in flight.
+        dirty: the scheduler must be consulted before the next iteration.
+        busy_s: seconds spent in iterations.
+    """
+
+    def __init__(
+        self,
+        idx: int,
+        name: str,
+        role: str,
+        sms: int,
+        pool: KVPool,
+        max_batch: int,
+        token_budget: int,
+    ) -> None:
+        self.idx = idx
+        self.name = name
+        self.role = role
+        self.sms = sms
+        self.pool = pool
+        self.decode_to = idx
+        self.partner = -1
+        self.max_batch = max_batch
+        self.token_budget = token_budget
+        self.transfer_s: Callable[[Request], float] | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Clear all per-episode state."""
+        self.waiting: deque[Request] = deque()
+        self.ready: deque[Request] = deque()
+        self.incoming: deque[tuple[Request, int]] = deque()
+        self.swapped: deque[Request] = deque()
+        self.members: dict[int, Request] = {}
+        self.it = 0
+        self.counts = [0] * self.pool.block_tokens
+        self.kv_base = 0
+        self.finish_heap: list[tuple[int, int, int, Request]] = []
+        self.iter_end: list[float] = []
+        self.busy = False
+        self.dirty = True
+        self.plan: Plan = EMPTY_PLAN
+        self.stall = 0.0
+        self.busy_s = 0.0
+        self.iterations = 0
+        self.pending_sms: tuple[int, float] | None = None
+
+    @property
+    def batch(self) -> int:
+        """Sequences in the decode batch."""
+        return len(self.members)
+
+    def kv_read(self) -> int:
+        """KV tokens the decode batch's attention reads in the next iteration."""
+        return self.kv_base + len(self.members) * self.it
+
+
+class Scheduler(ABC):
+    """The policy hook: forms each iteration and handles KV exhaustion.
+
+    Attributes:
+        every_iteration: consult `plan` before every iteration (a scheduler that re-ranks requests each step);
+            otherwise only when something changed for the worker.
+    """
+
+    every_iteration: bool = False
+
+    @abstractmethod
+    def plan(self, engine: Engine, worker: Worker) -> Plan:
+        """The next iteration of `worker`; may admit (`engine.join`), preempt or swap requests first."""
+
+    def on_arrival(self, engine: Engine, request: Request) -> None:
+        """Queue a new request; the default puts it on the first prefill-capable worker's waiting queue."""
+        engine.workers[engine.entry].waiting.append(request)
+
+    def on_kv_exhausted(self, engine: Engine, worker: Worker, needed: int) -> None:
+        """The decode batch needs `needed` blocks more than are free; free them (default: recompute newest)."""
+        while worker.pool.free < needed and worker.members:
+            victim = max(worker.members.values(), key=lambda r: (r.arrival, r.rid))
+            engine.preempt(victim, "recompute")
+
+
+class Engine:
+    """Runs requests through workers under a scheduler.
+
+    Args:
+        workers: the model instances; `entry` receives arrivals.
+        perf: the performance model of every worker's iterations.
+        scheduler: the policy hook.
+        swap_cost: seconds to swap blocks (`kv.SwapCost`).
+        async_swap: swaps overlap compute (completion events) instead of stalling the worker's next iteration.
+        oversubscribed: partners share all SMs (semi-PD (100, 100)) instead of disjoint partitions.
+
+    Attributes:
+        inline: run clean decode iterations in the fast inline loop (a live backend that times every iteration on
+            a GPU turns it off).
+    """
+
+    def __init__(
+        self,
+        workers: list[Worker],
+        perf: IterationModel,
+        scheduler: Scheduler,
+        swap_cost: SwapCost,
+        async_swap: bool = False,
+        oversubscribed: bool = False,
+    ) -> None:
+        self.workers = workers
+        self.perf = perf
+        self.scheduler = scheduler
+        self.swap_cost = swap_cost
+        self.async_swap = async_swap
+        self.oversubscribed = oversubscribed
+        self.entry = 0
+        self.inline = True
+        self.requests: list[Request] = []
+        self.reset([])
+
+    # ---- episode --------------------------------------------------------------------------------------------
+    def reset(self, requests: list[Request]) -> None:
+        """Start an episode with `requests` (sorted by arrival; their state is reset)."""
+        self.requests = requests
+        self.now = 0.0
+        self._next = 0
+        self._events: list[tuple[float, int, int, int, Request | None]] = []
+        self._seq = 0
+        self.finished: list[Request] = []
+        self.preemptions = 0
+        self.swapped_blocks = 0
+        self.swap_channel_free = 0.0
+        self.switches = 0
+        self.timer_hooks: dict[int, Callable[[Engine], None]] = {}
+        for w in self.workers:
+            w.pool.reset()
+        for w in self.workers:
+            w.reset()
+        self.on_finish: Callable[[Request], None] | None = None
+        self._until = INF
+        self.it_stop: tuple[int, int] | None = None
+
+    @property
+    def done(self) -> bool:
+        """Every request has finished."""
+        return len(self.finished) == len(self.requests)
+
+    @property
+    def arrived(self) -> int:
+        """Requests that have arrived so far."""
+        return self._next
+
+    def _push(self, time: float, kind: int, worker: int, request: Request | None = None) -> None:
+        self._seq += 1
+        heapq.heappush(self._events, (time, self._seq, kind, worker, request))
+
+    def add_timer(self, time: float, hook: Callable[[Engine], None]) -> None:
+        """Call `hook(engine)` at `time` (e.g. a priority update); every worker is then re-planned."""
+        self._seq += 1
+        self.timer_hooks[self._seq] = hook
+        heapq.heappush(self._events, (time, self._seq, TIMER, -1, None))
+
+    def next_event_time(self) -> float:
+        """Time of the next arrival or event."""
+        t_arr = self.requests[self._next].arrival if self._next < len(self.requests) else INF
+        t_ev = self._events[0][0] if self._events else INF
+        return t_arr if t_arr < t_ev else t_ev
+
+    def run(self, until: float = INF, stop: Callable[[], bool] | None = None) -> None:
+        """Advance to time `until` (or until every request finished, or `stop()` turns true after an event)."""
+        reqs = self.requests
+        n_reqs = len(reqs)
+        events = self._events
+        workers = self.workers
+        on_arrival = self.scheduler.on_arrival
+        self._until = until
+        reached = False
+        while True:
+            t_arr = reqs[self._next].arrival if self._next < n_reqs else INF
+            t_ev = events[0][0] if events else INF
+            if t_arr <= t_ev:
+                if t_arr > until or t_arr == INF:
+                    reached = True
+                    break
+                # while every prefill-capable worker is busy, arrivals up to the next event cannot change
+                # anything but the queues: take them all, then kick once
+                limit = t_ev if t_ev < until else until
+                if not all(w.busy for w in workers if w.role != "decode"):
+                    limit = t_arr
+                while True:
+                    self.now = t_arr
+                    on_arrival(self, reqs[self._next])
+                    self._next += 1
+                    if self._next >= n_reqs or reqs[self._next].arrival > limit:
+                        break
+                    t_arr = reqs[self._next].arrival
+                for w in workers:
+                    if w.role != "decode":
+                        w.dirty = True
+            else:
+                if t_ev > until:
+                    reached = True
+                    break
+                time, seq, kind, idx, request = heapq.heappop(events)
+                self.now = time
+                if kind == ITER_END:
+                    self._end_iteration(self.workers[idx])
+                elif kind in (TRANSFER_DONE, SWAP_IN_DONE):
+                    assert request is not None
+                    request.phase = Phase.READY
+                    target = self.workers[idx]
+                    target.ready.append(request)
+                    target.dirty = True
+                else:
+                    self.timer_hooks.pop(seq)(self)
+                    for w in self.workers:
+                        w.dirty = True
+            self._kick()
+            if stop is not None and stop():
+                break
+            if self.done:
+                break
+        if reached and until < INF and self.now < until and not self.done:
+            self.now = until
+
+    def _kick(self) -> None:
+        every = self.scheduler.every_iteration
+        for w in self.workers:
+            if not w.busy and (w.dirty or every or w.stall > 0.0):
+                self._start(w)
+
+    # ---- iterations -----------------------------------------------------------------------------------------
+    def _rate(self, w: Worker) -> float:
+        if w.partner < 0:
+            return 1.0
+        partner = self.workers[w.partner]
+        if not partner.busy:
+            return 1.0
+        prefill = w if w.role == "prefill" else partner
+        p_rate, d_rate = self.perf.corun_rates(prefill.sms, self.oversubscribed)
+        return p_rate if w.role == "prefill" else d_rate
+
+    def _start(self, w: Worker) -> None:
+        """Plan and launch `w`'s next iteration if it has work."""
+        if w.pending_sms is not None and self.now >= w.pending_sms[1]:
+            w.sms = w.pending_sms[0]
+            w.pending_sms = None
+        if w.dirty or self.scheduler.every_iteration or w.plan.chunks:
+            w.dirty = False
+            w.plan = self.scheduler.plan(self, w)
+        plan = w.plan
+        if not plan.chunks and not (plan.decode and w.members):
+            if w.stall > 0:
+                self._launch(w, w.stall)
+                w.stall = 0.0
+            return
+        need = 0
+        if plan.decode and w.members:
+            need = w.counts[(-w.it) % w.pool.block_tokens]
+            if need > w.pool.free:
+                self.scheduler.on_kv_exhausted(self, w, need)
+                w.dirty = True
+                if not w.members:
+                    w.plan = Plan(plan.chunks, False)
+                    plan = w.plan
+                    need = 0
+                else:
+                    need = w.counts[(-w.it) % w.pool.block_tokens]
+                    if need > w.pool.free:
+                        raise RuntimeError("on_kv_exhausted did not free enough KV blocks")
+        w.pool.take(need)
+        tokens = 0
+        e2 = 0.0
+        for i, (req, n) in enumerate(plan.chunks):
+            grow = w.pool.blocks_for(req.prefilled + n) - req.blocks
+            if grow > w.pool.free:
+                plan = w.plan = Plan(self._requeue(w, plan.chunks, i), plan.decode)
+                break
+            if grow > 0:
+                w.pool.take(grow)
+                req.blocks += grow
+            e2 += n * (n + 2 * req.prefilled)
+            tokens += n
+        if not plan.chunks and not (plan.decode and w.members):
+            return
+        batch = len(w.members) if plan.decode else 0
+        if tokens == 0:
+            duration = self.perf.decode_s(w.sms, batch, w.kv_read())
+        elif batch:
+            duration = self.perf.mixed_s(w.sms, tokens, e2, batch, w.kv_read())
+        else:
+            duration = self.perf.prefill_s(w.sms, tokens, e2)
+        duration = duration / self._rate(w) + w.stall
+        w.stall = 0.0
+        self._launch(w, duration)
+
+    @staticmethod
+    def _requeue(w: Worker, chunks: list[tuple[Request, int]], first: int) -> list[tuple[Request, int]]:
+        """Drop `chunks[first:]` (the decode step's KV growth left no room) back to the head of the queue."""
+        for req, _ in reversed(chunks[first:]):
+            if not w.waiting or w.waiting[0] is not req:
+                w.waiting.appendleft(req)
+            if req.prefilled == 0:
+                req.phase = Phase.WAITING
+        w.dirty = True
+        return chunks[:first]
+
+    def _launch(self, w: Worker, duration: float) -> None:
+        w.busy = True
+        w.busy_s += duration
+        self._push(self.now + duration, ITER_END, w.idx)
+
+    def _end_iteration(self, w: Worker) -> None:
+        w.busy = False
+        w.iterations += 1
+        plan = w.plan
+        now = self.now
+        if plan.chunks:
+            for req, n in plan.chunks:
+                req.prefilled += n
+                if req.prefilled >= req.prompt + max(req.generated - 1, 0):
+                    self._prefill_done(w, req)
+            w.dirty = True
+        if plan.decode and w.members:
+            self._decode_step(w, now)
+            if self.inline and not w.dirty and not plan.chunks and not self.scheduler.every_iteration:
+                self._decode_run(w)
+            elif not w.busy:
+                w.dirty = True
+
+    def _decode_step(self, w: Worker, now: float) -> None:
+        w.it += 1
+        w.iter_end.append(now)
+        heap = w.finish_heap
+        while heap and heap[0][0] <= w.it:
+            entry = heapq.heappop(heap)
+            if not self._live(w, entry):
+                continue
+            req = entry[3]
+            self._leave(w, req)
+            req.phase = Phase.FINISHED
+            req.finish = now
+            w.pool.give(req.blocks)
+            req.blocks = 0
+            self.finished.append(req)
+            if self.on_finish is not None:
+                self.on_finish(req)
+            for other in self.workers:
+                other.dirty = True
+
+    @staticmethod
+    def _live(w: Worker, entry: tuple[int, int, int, Request]) -> bool:
+        req = entry[3]
+        return req.phase == Phase.DECODE and req.worker == w.idx and req.join_iter == entry[2]
+
+    def _decode_run(self, w: Worker) -> None:
+        """Run clean decode-only iterations inline until the next event, a completion or a KV shortage."""
+        limit = min(self.next_event_time(), self._until)
+        it_stop = self.it_stop[1] if self.it_stop is not None and self.it_stop[0] == w.idx else 1 << 62
+        perf = self.perf
+        pool = w.pool
+        block = pool.block_tokens
+        counts = w.counts
+        heap = w.finish_heap
+        rate = self._rate(w)
+        n = len(w.members)
+        fixed, per_kv = perf.decode_terms(w.sms, n)
+        now = self.now
+        while True:
+            if w.pending_sms is not None and now >= w.pending_sms[1]:
+                w.dirty = True
+                return
+            need = counts[(-w.it) % block]
+            if need > pool.capacity - pool.used:
+                w.dirty = True
+                return
+            duration = (fixed + per_kv * (w.kv_base + n * w.it)) / rate
+            end = now + duration
+            pool.take(need)
+            while heap and not self._live(w, heap[0]):
+                heapq.heappop(heap)
+            if end > limit or w.it + 1 >= it_stop or (heap and heap[0][0] <= w.it + 1):
+                w.busy = True
+                w.busy_s += duration
+                self._push(end, ITER_END, w.idx)
+                return
+            w.busy_s += duration
+            w.iterations += 1
+            now = end
+            self.now = now
+            w.it += 1
+            w.iter_end.append(now)
+
+    # ---- request moves (for schedulers) ---------------------------------------------------------------------
+    def _prefill_done(self, w: Worker, req: Request) -> None:
+        now = self.now
+        if req.first_token < 0:
+            req.first_token = now
+            req.generated = 1
+        if req.generated >= req.output:
+            req.phase = Phase.FINISHED
+            req.finish = now
+            w.pool.give(req.blocks)
+            req.blocks = 0
+            self.finished.append(req)
+            if self.on_finish is not None:
+                self.on_finish(req)
+            return
+        target = self.workers[w.decode_to]
+        if target.pool is not w.pool:
+            req.phase = Phase.TRANSFER
+            target.incoming.append((req, w.idx))
+        else:
+            req.phase = Phase.READY
+            target.ready.append(req)
+        target.dirty = True
+
+    def start_transfer(self, target: Worker) -> Request:
+        """Move the oldest `target.incoming` request's KV from its prefill worker's pool into `target.pool`.
+
+        Disaggregated serving: the caller checked `target.pool.free`; the request joins `target.ready` when the
+        transfer (`source.transfer_s`) ends.
+        """
+        req, source_idx = target.incoming.popleft()
+        source = self.workers[source_idx]
+        target.pool.take(req.blocks)
+        source.pool.give(req.blocks)
+        delay = source.transfer_s(req) if source.transfer_s is not None else 0.0
+        self._push(self.now + delay, TRANSFER_DONE, target.idx, req)
+        return req
+
+    def join(self, req: Request, w: Worker) -> None:
+        """Add a READY request (holding its KV in `w.pool`) to `w`'s decode batch."""
+        req.phase = Phase.DECODE
+        req.worker = w.idx
+        req.join_iter = w.it
+        req.join_generated = req.generated
+        stored = req.prompt + req.generated - 1
+        w.counts[(stored - w.it) % w.pool.block_tokens] += 1
+        w.kv_base += stored + 1 - w.it
+        w.members[req.rid] = req
+        heapq.heappush(w.finish_heap, (w.it + req.output - req.generated, req.rid, w.it, req))
+        req.tbt_marks.append((w.idx, w.it, self._last_token_time(req), -1))
+        w.dirty = True
+
+    def _last_token_time(self, req: Request) -> float:
+        if not req.tbt_marks:
+            return req.first_token
+        widx, start, last, stop = req.tbt_marks[-1]
+        return self.workers[widx].iter_end[stop - 1] if stop > start else last
+
+    def _leave(self, w: Worker, req: Request) -> None:
+        req.generated = req.join_generated + (w.it - req.join_iter)
+        stored = req.prompt + req.join_generated - 1
+        w.counts[(stored - req.join_iter) % w.pool.block_tokens] -= 1
+        w.kv_base -= stored + 1 - req.join_iter
+        del w.members[req.rid]
+        widx, start, last, _ = req.tbt_marks[-1]
+        req.tbt_marks[-1] = (widx, start, last, w.it)
+        req.blocks = w.pool.blocks_for(req.prompt + req.generated - 1)
+        req.worker = -1
+
+    def preempt(self, req: Request, mode: str) -> None:
+        """Take `req` out of its decode batch (or prefill) and release its device KV.
+
+        Args:
+            req: a request in a decode batch, READY, or part-way through prefill.
+            mode: `recompute` (drop the KV; the request re-prefills prompt and output so far) or `swap` (copy the
+                KV to host memory; `swap_in` brings it back).
+        """
+        w = self.workers[req.worker] if req.phase == Phase.DECODE else self._holder(req)
+        if req.phase == Phase.DECODE:
+            self._leave(w, req)
+        elif req.phase == Phase.READY:
+            w.ready.remove(req)
+        elif req.phase in (Phase.PREFILL, Phase.WAITING):
+            w.waiting.remove(req)
+        else:
+            raise ValueError(f"cannot preempt a request in phase {req.phase.name}")
+        self.preemptions += 1
+        req.preemptions += 1
+        pool = w.pool
+        if mode == "swap" and req.generated > 0 and pool.host_free >= req.blocks:
+            cost = self.swap_cost(req.blocks, pool.block_bytes, "out")
+            pool.host_used += req.blocks
+            req.host_blocks = req.blocks
+            self.swapped_blocks += req.blocks
+            pool.give(req.blocks)
+            req.blocks = 0
+            req.phase = Phase.SWAPPED
+            w.swapped.append(req)
+            self._swap_time(w, cost)
+        else:
+            pool.give(req.blocks)
+            req.blocks = 0
+            req.prefilled = 0
+            req.phase = Phase.WAITING
+            entry = self.workers[self.entry] if w.role == "decode" else w
+            entry.waiting.appendleft(req)
+            entry.dirty = True
+        w.dirty = True
+
+    def swap_in(self, req: Request, w: Worker) -> None:
+        """Bring a SWAPPED request's KV back into `w.pool` (the caller checked `free`); it becomes READY."""
+        w.swapped.remove(req)
+        pool = w.pool
+        blocks = req.host_blocks
+        pool.take(blocks)
+        pool.host_used -= blocks
+        req.blocks = blocks
+        req.host_blocks = 0
+        self.swapped_blocks += blocks
+        cost = self.swap_cost(blocks, pool.block_bytes, "in")
+        if self.async_swap:
+            start = max(self.now, self.swap_channel_free)
+            self.swap_channel_free = start + cost
+            req.phase = Phase.TRANSFER
+            self._push(start + cost, SWAP_IN_DONE, w.idx, req)
+        else:
+            w.stall += cost
+            req.phase = Phase.READY
+            w.ready.append(req)
+        w.dirty = True
+
+    def _swap_time(self, w: Worker, cost: float) -> None:
+        if self.async_swap:
+            self.swap_channel_free = max(self.now, self.swap_channel_free) + cost
+        else:
+            w.stall += cost
+
+    def _holder(self, req: Request) -> Worker:
+        for w in self.workers:
+            if req in w.ready or req in w.waiting:
+                return w
+        return self.workers[self.entry]
+
+    def set_sms(self, w: Worker, sms: int, delay: float) -> None:
+        """Give `w` `sms` SMs from `delay` seconds on (its current iteration finishes on the old partition)."""
+        if sms == w.sms and w.pending_sms is None:
+            return
+        w.pending_sms = (sms, self.now + delay)
+        w.dirty = True
+        self.switches += 1
+
+    # ---- measurements ---------------------------------------------------------------------------------------
+    def tbt_samples(self, req: Request) -> np.ndarray:
+        """Every time-between-tokens gap of a request, seconds (its decode segments on the worker clocks)."""
+        gaps: list[float] = []
+        for widx, start, last, stop in req.tbt_marks:
+            w = self.workers[widx]
+            times = w.iter_end[start : (w.it if stop < 0 else stop)]
+            if times:
+                gaps.append(times[0] - last)
+                gaps.extend(np.diff(times).tolist())
+        return np.asarray(gaps)

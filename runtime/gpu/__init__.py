@@ -1,0 +1,1 @@
+"""Shared live-GPU utilities: device checks, green-context partitions, CUDA-event timing, calibration."""
