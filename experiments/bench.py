@@ -1,8 +1,9 @@
 """Steps per second of every env's model backend, against CartPole-v1 measured in the same run.
 
 The machines are shared and noisy, so absolute rates mean little: the ratio to CartPole, measured in
-interleaved rounds within one process, is the number that is compared with goals. Serving envs also report
-simulated seconds per wall-clock second, from the `simulated_s` metric of the episodes that finish.
+interleaved rounds within one process, is the number that is compared with goals. Envs whose metrics report
+`simulated_s` also get simulated seconds per wall-clock second, from one episode of the paper's own policy at the
+default (paper) load.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from sysgym.agents.random_policy import sample_action
 from sysgym.envs.core.spec import SysEnvSpec
+from sysgym.experiments.harness import run_episode
 
 REFERENCE_ID = "CartPole-v1"
 
@@ -31,14 +33,9 @@ class _Runner:
     rng: np.random.Generator
     info: dict[str, Any] = field(default_factory=dict)
     episode_seed: int = 0
-    simulated_s: float = 0.0
-    episode_wall_s: float = 0.0
-    episode_started: float = 0.0
-    finished_wall_s: float = 0.0
 
     def start(self) -> None:
         _, self.info = self.env.reset(seed=self.episode_seed)
-        self.episode_started = time.perf_counter()
 
     def steps(self, budget_s: float) -> tuple[int, float]:
         """Step for about `budget_s` seconds; returns (steps, seconds)."""
@@ -52,18 +49,10 @@ class _Runner:
                 _, _, terminated, truncated, self.info = self.env.step(action)
                 count += 1
                 if terminated or truncated:
-                    self._episode_done()
+                    self.episode_seed += 1
+                    self.start()
             if time.perf_counter() >= deadline:
                 return count, time.perf_counter() - start
-
-    def _episode_done(self) -> None:
-        now = time.perf_counter()
-        simulated = self.info.get("metrics", {}).get("simulated_s")
-        if simulated is not None:
-            self.simulated_s += float(simulated)
-            self.finished_wall_s += now - self.episode_started
-        self.episode_seed += 1
-        self.start()
 
 
 @dataclass
@@ -79,6 +68,15 @@ class BenchRow:
     def ratio(self) -> float:
         """Steps per second relative to CartPole-v1 measured in the same rounds."""
         return self.steps_per_s / self.reference_steps_per_s
+
+
+def simulated_speed(spec: SysEnvSpec) -> float | None:
+    """Simulated seconds per wall second of one episode of the paper's policy, for envs that report `simulated_s`."""
+    if spec.paper_policy is None:
+        return None
+    record = run_episode(spec.id, spec.baselines[spec.paper_policy](), seed=0, env_kwargs={})
+    simulated = record.metrics.get("simulated_s")
+    return None if simulated is None else simulated / record.wall_time_s
 
 
 def bench(
@@ -99,8 +97,7 @@ def bench(
             steps, wall = runner.steps(seconds)
             ref_steps, ref_wall = reference.steps(seconds)
             totals += (steps, wall, ref_steps, ref_wall)
-        simulated = runner.simulated_s / runner.finished_wall_s if runner.finished_wall_s > 0 else None
-        rows.append(BenchRow(spec.id, totals[0] / totals[1], totals[2] / totals[3], simulated))
+        rows.append(BenchRow(spec.id, totals[0] / totals[1], totals[2] / totals[3], simulated_speed(spec)))
         runner.env.close()
         reference.env.close()
         if progress is not None:
@@ -119,7 +116,7 @@ def markdown(rows: list[BenchRow], command: str, seconds: float, rounds: int) ->
         f"{platform.python_version()}, 1-min load average {load:.1f} at the end (other work on the machine slows",
         "both sides of each ratio alike, the absolute rates less so).",
         "",
-        "| env | steps/s | CartPole-v1 steps/s | ratio | simulated s per wall s |",
+        "| env | steps/s | CartPole-v1 steps/s | ratio | simulated s per wall s (paper policy, paper load) |",
         "|---|---:|---:|---:|---:|",
     ]
     for row in rows:

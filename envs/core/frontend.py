@@ -106,11 +106,14 @@ class SysEnv(gym.Env[Any, Any], Generic[ConfigT]):
 
     def action_masks(self) -> np.ndarray:
         """The current mask in the form sb3-contrib's MaskablePPO asks for (all True when unmasked)."""
-        if self._mask is None:
-            space = self.action_space
-            size = int(space.n) if isinstance(space, gym.spaces.Discrete) else int(np.sum(space.nvec))  # type: ignore[attr-defined]
-            return np.ones(size, dtype=bool)
-        return self._mask
+        if self._mask is not None:
+            return self._mask
+        space = self.action_space
+        if isinstance(space, gym.spaces.Discrete):
+            return np.ones(int(space.n), dtype=bool)
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            return np.ones(int(np.sum(space.nvec)), dtype=bool)
+        return np.ones(int(np.prod(space.shape or (1,))), dtype=bool)
 
     def close(self) -> None:
         """Release the backend's resources."""

@@ -25,6 +25,9 @@ class SysEnvSpec:
         latency_sample: key of `info["samples"]` plotted as a CDF, or None.
         quick_kwargs: env kwargs for `make run`'s quick mode (a few seconds per episode on two cores).
         max_episode_steps: Gymnasium TimeLimit, or None when the workload bounds the episode.
+        paper_policy: the paper's own heuristic; where metrics report `simulated_s`, `sysgym bench` times one of
+            its episodes at the default (paper) load for simulated seconds per wall second, since random actions
+            drive serving envs into states no real scheduler visits.
     """
 
     id: str
@@ -37,6 +40,7 @@ class SysEnvSpec:
     latency_sample: str | None = None
     quick_kwargs: Mapping[str, Any] = field(default_factory=dict)
     max_episode_steps: int | None = None
+    paper_policy: str | None = None
 
     @property
     def version(self) -> int:

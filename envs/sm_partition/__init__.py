@@ -14,5 +14,6 @@ SPECS: tuple[SysEnvSpec, ...] = (
         lower_is_better=False,
         latency_sample="ttft_s",
         quick_kwargs={"requests": 300, "rate": 30.0},
+        paper_policy="semipd-dynamic",
     ),
 )

@@ -1,0 +1,520 @@
+"""The preemptive priority scheduler of the FastSwitch env, plugged into the shared serving core's `Engine`.
+
+At every plan of the core's unified worker the live requests (decoding, ready, prefilling, waiting, swapped) are
+ranked by the policy's scores; walking the ranking, a request is kept when its KV (context + 1 token) fits the
+device pool and the batch has a slot. Requests holding device KV that did not make it are preempted (swap or
+recompute, as the mechanism or the agent says), kept swapped requests are swapped in, kept waiting ones get prefill
+chunks under the token budget. Requests whose KV just arrived (READY, or still being swapped in) are always kept,
+so every swap-in is followed by at least one iteration and no ranking can livelock the engine. When everything
+fits no ranking is needed and no decision is asked: the env's steps are the contended plans.
+
+The scheduler adds what the core leaves to the policy:
+
+- KV reuse across turns (FastSwitch): a conversation's host copy stays valid after a swap-in, so the next
+  swap-out moves only new blocks (`SwapPath.discount`), and a new turn loads its earlier turns' KV from host
+  instead of prefilling it again (a synchronous load: the request is needed by this very iteration).
+- Exogenous priority updates (Random / Markov) as core timers, spaced by the drawn number of iterations times
+  the current iteration time.
+- Virtual token counters (per-user service), charged as tokens are produced.
+- Multi-turn arrivals: a conversation's next turn takes its place in the core's request list a think time after
+  the previous answer.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from sysgym.envs.preemption.mechanism import Mechanism
+from sysgym.envs.preemption.priority import PriorityProcess, PrioritySpec
+from sysgym.envs.preemption.swapcost import Direction, KVGeometry, SwapCostModel
+from sysgym.envs.preemption.vtc import VirtualTokenCounters
+from sysgym.envs.preemption.workload import Conversations
+from sysgym.envs.serving.engine import Engine, Plan, Scheduler, Worker
+from sysgym.envs.serving.request import Phase, Request
+
+UNSCORED = -2.0
+WATERMARK = 0.01
+
+
+class SwapPath:
+    """The core's swap-cost hook for one mechanism: calibrated copy time, reuse discount, traffic count.
+
+    The scheduler sets `discount` (blocks already valid on host) right before a swap-out; the engine then calls
+    this object with the request's block count.
+    """
+
+    discount: int
+    current: Request | None
+
+    def __init__(self, model: SwapCostModel, geometry: KVGeometry, mechanism: Mechanism) -> None:
+        self.model = model
+        self.geometry = geometry
+        self.mechanism = mechanism
+        self.discount = 0
+        self.current: Request | None = None
+        self.bytes = 0.0
+        self.seconds = 0.0
+
+    def drop_host(self, conversation: int) -> None:
+        """The conversation's host copy is no longer kept (a live path frees its host blocks)."""
+
+    def forget(self, request: Request) -> None:
+        """The request's device KV was dropped for recomputation (a live path frees its device blocks)."""
+
+    def __call__(self, blocks: int, block_bytes: int, direction: str) -> float:
+        """Seconds to move `blocks` blocks out (`out`) or in (`in`), less the valid host blocks on a swap-out."""
+        moved = max(blocks - self.discount, 0) if direction == "out" else blocks
+        self.discount = 0
+        self.current = None
+        self.bytes += moved * block_bytes
+        seconds = self.copy_s("d2h" if direction == "out" else "h2d", moved)
+        self.seconds += seconds
+        return seconds
+
+    def copy_s(self, direction: Direction, blocks: int) -> float:
+        """Copy time of `blocks` blocks under the mechanism's layout and issuer."""
+        mech = self.mechanism
+        return self.model.swap_s(
+            direction,
+            blocks,
+            self.geometry,
+            mech.layout,
+            group_blocks=mech.group_blocks,
+            native=mech.native,
+            threads=mech.threads,
+        )
+
+
+class ContendedPerf:
+    """The core's performance model, slowed by the measured contention while an asynchronous copy is in flight."""
+
+    def __init__(self, perf: Any, engine: Engine, contention: float) -> None:
+        self.perf = perf
+        self.engine = engine
+        self.contention = contention
+
+    def _factor(self) -> float:
+        return 1.0 + self.contention if self.engine.swap_channel_free > self.engine.now else 1.0
+
+    def prefill_s(self, sms: int, tokens: int, e2: float) -> float:
+        """Prefill iteration time."""
+        return float(self.perf.prefill_s(sms, tokens, e2)) * self._factor()
+
+    def decode_s(self, sms: int, batch: int, kv_tokens: int) -> float:
+        """Decode iteration time."""
+        return float(self.perf.decode_s(sms, batch, kv_tokens)) * self._factor()
+
+    def mixed_s(self, sms: int, tokens: int, e2: float, batch: int, kv_tokens: int) -> float:
+        """Chunked-prefill iteration time."""
+        return float(self.perf.mixed_s(sms, tokens, e2, batch, kv_tokens)) * self._factor()
+
+    def decode_terms(self, sms: int, batch: int) -> tuple[float, float]:
+        """Fixed and per-KV-token decode time for the core's inline decode loop."""
+        fixed, per_kv = self.perf.decode_terms(sms, batch)
+        factor = self._factor()
+        return fixed * factor, per_kv * factor
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "perf" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.perf, name)
+
+
+class PreemptionScheduler(Scheduler):
+    """Ranks live requests by policy scores and enacts the ranking on the core engine.
+
+    Args:
+        mechanism: the switching mechanism.
+        swap: the engine's swap-cost hook (shared so reuse discounts reach it).
+        priorities: the exogenous priority pattern.
+        users: number of users (VTC counters).
+        decide_every: least iterations between two decisions; the scheduler is consulted after every change
+            (arrival, completion, swap, priority update) and asks for a ranking at a contended plan once this many
+            iterations have passed since the last one (0 or 1: at every contended plan); in between, the last
+            scores stand and unscored requests rank below scored ones.
+    """
+
+    def __init__(
+        self, mechanism: Mechanism, swap: SwapPath, priorities: PrioritySpec, users: int, decide_every: int = 0
+    ) -> None:
+        self.mechanism = mechanism
+        self.swap = swap
+        self.priority_spec = priorities
+        self.users = users
+        self.decide_every = decide_every
+        self.mode = "recompute" if mechanism.recompute else "swap"
+
+    # ----------------------------------------------------------------- episode
+    def start(self, engine: Engine, work: Conversations, rng: np.random.Generator) -> list[Request]:
+        """Reset per-episode state; returns the first turns, sorted by arrival, for `engine.reset`."""
+        self.engine = engine
+        self.work = work
+        self.priority = PriorityProcess(self.priority_spec, rng)
+        self.vtc = VirtualTokenCounters(self.users)
+        self.host_valid = np.zeros(work.count, dtype=np.int64)
+        self.retained = np.zeros(work.count, dtype=np.int64)
+        self.live: dict[int, Request] = {}
+        self.scores: dict[int, float] = {}
+        self.levels: dict[int, int] = {}
+        self.counted: dict[int, int] = {}
+        self.pending: tuple[list[Request], np.ndarray, np.ndarray | None] | None = None
+        self.needs_decision = False
+        self.window: list[Request] = []
+        self.decisions = 0
+        self.last_decision_it = -(1 << 30)
+        self.reuse_tokens = 0
+        self.finished_tokens = 0
+        self.dormant = False
+        self.update_at = 0
+        self.armed = (0.0, 0)
+        self.turns = self._all_turns(work)
+        first = [self.turns[int(work.first[c])] for c in range(work.count)]
+        later = [turn for turn in self.turns if turn.turn > 0]
+        first.sort(key=lambda r: (r.arrival, r.rid))
+        return first + later
+
+    def attach(self) -> None:
+        """Hook into the engine after its reset: completions and the first priority update."""
+        self.engine.on_finish = self.on_finish
+        self._schedule_update(self.engine.workers[0])
+
+    @staticmethod
+    def _all_turns(work: Conversations) -> list[Request]:
+        """Every turn as a core request; later turns wait at arrival = inf until their predecessor finishes.
+
+        The whole episode's requests exist from the start (the core's request list keeps its length, which its
+        `done` test relies on); a finished turn moves its successor to its real arrival time.
+        """
+        turns: list[Request] = []
+        for conv in range(work.count):
+            context = 0
+            for index in work.turns_of(conv):
+                prompt = context + int(work.prompt_tokens[index])
+                output = int(work.output_tokens[index])
+                arrival = float(work.start_s[conv]) if index == work.first[conv] else math.inf
+                turns.append(
+                    Request(index, arrival, prompt, output, int(work.user[conv]), conv, index - int(work.first[conv]))
+                )
+                context = prompt + output
+        return turns
+
+    # ----------------------------------------------------------------- core hooks
+    def on_arrival(self, engine: Engine, request: Request) -> None:
+        """Queue the request, give it a priority level, count its user as active (counters brought up to date)."""
+        worker = engine.workers[engine.entry]
+        worker.waiting.append(request)
+        if self.vtc.active[request.user] == 0:
+            self._account(worker)
+        self.live[request.rid] = request
+        self.levels[request.rid] = self.priority.initial()
+        self.counted[request.rid] = 0
+        self.vtc.activate(request.user)
+
+    def on_finish(self, request: Request) -> None:
+        """Account the last tokens, release the user, schedule the conversation's next turn."""
+        self._charge(request, request.generated)
+        self.finished_tokens += request.output
+        self.live.pop(request.rid, None)
+        self.scores.pop(request.rid, None)
+        self.levels.pop(request.rid, None)
+        self.counted.pop(request.rid, None)
+        self.vtc.deactivate(request.user)
+        conv = request.conversation
+        nxt = int(self.work.first[conv]) + request.turn + 1
+        if nxt < int(self.work.first[conv + 1]):
+            turn = self.turns[nxt]
+            requests = self.engine.requests
+            requests.remove(turn)
+            turn.arrival = request.finish + float(self.work.think_s[nxt])
+            bisect.insort(requests, turn, lo=self.engine.arrived, key=_arrival)
+            if not self.mechanism.reuse:
+                self._drop_host(conv)
+        else:
+            self._drop_host(conv)
+
+    def plan(self, engine: Engine, worker: Worker) -> Plan:
+        """Rank, preempt, swap in, join and chunk for the next iteration; may pause for the agent's decision."""
+        if self.dormant:
+            self._arm(worker, max(self.update_at - worker.iterations, 1), self._iteration_estimate(worker))
+        contended = self._contended(worker)
+        if contended and self.pending is None and self._decision_due(worker):
+            self.window = self.candidates(worker)
+            self.needs_decision = True
+            self._account(worker)
+            return Plan([], False)
+        if self.pending is not None:
+            window, scores, drops = self.pending
+            self.pending = None
+            self._apply_scores(window, scores)
+            self.last_decision_it = worker.iterations
+        else:
+            drops = None
+            window = []
+        return self._enact(engine, worker, window, drops, contended)
+
+    def on_kv_exhausted(self, engine: Engine, worker: Worker, needed: int) -> None:
+        """A decode step outgrew the pool: preempt the lowest-ranked members until it fits."""
+        while worker.pool.free < needed and worker.members:
+            victim = min(worker.members.values(), key=self._rank_key_low)
+            self._preempt(victim, self.mode)
+
+    # ----------------------------------------------------------------- decisions
+    def decide(self, window: list[Request], scores: np.ndarray, recompute: np.ndarray | None) -> None:
+        """Hand the agent's scores (and optional recompute flags) for `window` to the next plan."""
+        self.pending = (window, scores, recompute)
+        self.needs_decision = False
+        self.decisions += 1
+
+    def candidates(self, worker: Worker, limit: int | None = None) -> list[Request]:
+        """Live requests in window order: holding device KV first, then the oldest."""
+        live = sorted(self.live.values(), key=_window_key)
+        return live if limit is None else live[:limit]
+
+    def _decision_due(self, worker: Worker) -> bool:
+        if self.decide_every <= 0:
+            return True
+        return worker.iterations - self.last_decision_it >= self.decide_every
+
+    def _apply_scores(self, window: Sequence[Request], scores: np.ndarray) -> None:
+        self.scores = {}
+        for req, score in zip(window, scores.tolist(), strict=False):
+            self.scores[req.rid] = float(score)
+
+    def _rank_key(self, req: Request) -> tuple[float, int, float, int]:
+        return (-self.scores.get(req.rid, UNSCORED), 0 if _holds_kv(req) else 1, req.arrival, req.rid)
+
+    def _rank_key_low(self, req: Request) -> tuple[float, float, int]:
+        return (self.scores.get(req.rid, UNSCORED), -req.arrival, -req.rid)
+
+    # ----------------------------------------------------------------- enacting a ranking
+    def need(self, req: Request, worker: Worker) -> int:
+        """Device blocks `req` needs to take its next step."""
+        return worker.pool.blocks_for(req.prompt + self.generated(req, worker) + 1)
+
+    @staticmethod
+    def generated(req: Request, worker: Worker) -> int:
+        """Tokens generated so far (decode-batch members advance with the worker clock)."""
+        if req.phase == Phase.DECODE:
+            return req.join_generated + worker.it - req.join_iter
+        return req.generated
+
+    def _contended(self, worker: Worker) -> bool:
+        live = self.live
+        if len(live) > worker.max_batch:
+            return True
+        total = 0
+        capacity = worker.pool.capacity
+        blocks_for = worker.pool.blocks_for
+        it = worker.it
+        for req in live.values():
+            generated = req.join_generated + it - req.join_iter if req.phase == Phase.DECODE else req.generated
+            total += blocks_for(req.prompt + generated + 1)
+            if total > capacity:
+                return True
+        return False
+
+    def _enact(
+        self, engine: Engine, worker: Worker, window: list[Request], drops: np.ndarray | None, contended: bool
+    ) -> Plan:
+        pool = worker.pool
+        if not contended:
+            return self._admit_all(engine, worker)
+        order = sorted(self.live.values(), key=self._rank_key)
+        keep: list[Request] = []
+        used = 0
+        for req in order:
+            if req.phase in (Phase.TRANSFER, Phase.READY):
+                used += self.need(req, worker)
+                keep.append(req)
+        reserve = max(int(WATERMARK * pool.capacity), 1)
+        for req in order:
+            if req.phase in (Phase.TRANSFER, Phase.READY):
+                continue
+            need = self.need(req, worker)
+            # Bringing a request in leaves one growth block per kept sequence (and vLLM's 1 % watermark) free, so
+            # the next decode steps do not immediately evict what was just admitted.
+            headroom = 0 if _holds_kv(req) else max(reserve, len(keep) + 1)
+            if used + need + headroom <= pool.capacity and len(keep) < worker.max_batch:
+                keep.append(req)
+                used += need
+        kept = {req.rid for req in keep}
+        dropped = (
+            {r.rid for r, flag in zip(window, drops.tolist(), strict=False) if flag} if drops is not None else set()
+        )
+        for req in order:
+            if req.rid not in kept and _holds_kv(req):
+                self._preempt(req, "recompute" if req.rid in dropped else self.mode)
+        return self._bring_in(engine, worker, keep)
+
+    def _admit_all(self, engine: Engine, worker: Worker) -> Plan:
+        """Everything fits: no ranking, no preemption; bring every live request along."""
+        return self._bring_in(engine, worker, [r for r in self.live.values() if r.phase != Phase.DECODE])
+
+    def _bring_in(self, engine: Engine, worker: Worker, keep: list[Request]) -> Plan:
+        """Join ready requests, swap in kept swapped ones, and give kept waiting ones prefill chunks."""
+        pool = worker.pool
+        budget = worker.token_budget - len(worker.members)
+        chunks: list[tuple[Request, int]] = []
+        for req in keep:
+            phase = req.phase
+            if phase == Phase.READY:
+                worker.ready.remove(req)
+                engine.join(req, worker)
+            elif phase == Phase.SWAPPED:
+                if pool.free >= req.host_blocks:
+                    self._swap_in(req, worker)
+                    if req.phase == Phase.READY:
+                        worker.ready.remove(req)
+                        engine.join(req, worker)
+            elif phase in (Phase.WAITING, Phase.PREFILL) and budget > 0:
+                chunk = self._chunk(req, worker, budget)
+                if chunk > 0:
+                    chunks.append((req, chunk))
+                    budget -= chunk
+        return Plan(chunks, True)
+
+    def _chunk(self, req: Request, worker: Worker, budget: int) -> int:
+        """Prefill tokens for `req` this iteration, after loading reusable host KV of its conversation."""
+        pool = worker.pool
+        if self.mechanism.reuse and req.prefilled == 0 and req.generated == 0 and self.host_valid[req.conversation]:
+            tokens = min(int(self.host_valid[req.conversation]), req.prompt - 1)
+            blocks = pool.blocks_for(tokens)
+            if tokens > 0 and blocks <= pool.free:
+                pool.take(blocks)
+                req.blocks += blocks
+                req.prefilled = tokens
+                self.reuse_tokens += tokens
+                self.vtc.charge(req.user, tokens, 0)
+                self.swap.current = req
+                worker.stall += self.swap(blocks, pool.block_bytes, "in")
+        target = req.prompt + max(req.generated - 1, 0)
+        remaining = target - req.prefilled
+        n = min(remaining, budget)
+        grow = pool.blocks_for(req.prefilled + n) - req.blocks
+        if grow > pool.free:
+            n = min(max(0, (req.blocks + pool.free) * pool.block_tokens - req.prefilled), remaining, budget)
+        if n > 0:
+            req.phase = Phase.PREFILL
+            if req.generated == 0:
+                self.vtc.charge(req.user, n, 0)
+            if n == remaining:
+                worker.waiting.remove(req)
+        return n
+
+    def _preempt(self, req: Request, mode: str) -> None:
+        conv = req.conversation
+        swapping = mode == "swap" and req.generated > 0
+        pool = self.engine.workers[0].pool
+        if swapping and self.mechanism.reuse:
+            self.swap.discount = int(self.host_valid[conv]) // pool.block_tokens
+            pool.host_used -= int(self.retained[conv])
+            self.retained[conv] = 0
+            self._make_host_room(pool, req)
+        self.swap.current = req
+        self.engine.preempt(req, mode)
+        self.swap.current = None
+        self.swap.discount = 0
+        if req.phase == Phase.SWAPPED:
+            self.host_valid[conv] = req.prompt + req.generated - 1
+            return
+        self.swap.forget(req)
+        if swapping and self.mechanism.reuse and self.host_valid[conv]:
+            # host space was short: the swap fell back to recomputation, the retained copy stays
+            blocks = pool.blocks_for(int(self.host_valid[conv]))
+            self.retained[conv] = blocks
+            pool.host_used += blocks
+
+    def _make_host_room(self, pool: Any, req: Request) -> None:
+        """Evict retained host copies of other conversations until `req`'s blocks fit in host memory."""
+        needed = pool.blocks_for(req.prompt + req.generated)
+        for conv in np.flatnonzero(self.retained).tolist():
+            if pool.host_free >= needed:
+                return
+            if conv != req.conversation:
+                self._drop_host(conv)
+
+    def _swap_in(self, req: Request, worker: Worker) -> None:
+        conv = req.conversation
+        blocks = req.host_blocks
+        self.swap.current = req
+        self.engine.swap_in(req, worker)
+        self.swap.current = None
+        if self.mechanism.reuse:
+            self.retained[conv] = blocks
+            worker.pool.host_used += blocks
+        else:
+            self.host_valid[conv] = 0
+
+    def _drop_host(self, conv: int) -> None:
+        pool = self.engine.workers[0].pool
+        pool.host_used -= int(self.retained[conv])
+        self.retained[conv] = 0
+        self.host_valid[conv] = 0
+        self.swap.drop_host(conv)
+
+    # ----------------------------------------------------------------- counters and priorities
+    def _charge(self, req: Request, generated: int) -> None:
+        done = self.counted.get(req.rid, 0)
+        if generated > done:
+            self.vtc.charge(req.user, 0, generated - done)
+            self.counted[req.rid] = generated
+
+    def _account(self, worker: Worker) -> None:
+        for req in worker.members.values():
+            self._charge(req, req.join_generated + worker.it - req.join_iter)
+
+    def _schedule_update(self, worker: Worker) -> None:
+        """Draw the iterations to the next update event and arm a timer for when they should have run."""
+        gap = self.priority.gap()
+        if gap >= 1 << 40:
+            return
+        self.update_at = worker.iterations + gap
+        self._arm(worker, gap, self._iteration_estimate(worker))
+
+    def _iteration_estimate(self, worker: Worker) -> float:
+        return float(self.engine.perf.decode_s(worker.sms, max(len(worker.members), 1), max(worker.kv_read(), 1)))
+
+    def _arm(self, worker: Worker, iterations: int, per_iteration: float) -> None:
+        self.dormant = False
+        self.armed = (self.engine.now, worker.iterations)
+        self.engine.add_timer(self.engine.now + iterations * per_iteration, self._update_priorities)
+
+    def _update_priorities(self, engine: Engine) -> None:
+        """Timer hook: apply the update once its iteration count is reached, else re-arm at the observed pace.
+
+        Updates are counted in iterations, as the paper's frequency is; the timer only finds the instant. Stalls
+        lengthen iterations, so the re-armed timer uses the iteration time observed since it was armed. An idle
+        worker runs no iterations: the timer goes dormant and the next plan re-arms it.
+        """
+        worker = engine.workers[0]
+        left = self.update_at - worker.iterations
+        if left > 0:
+            since, at = self.armed
+            if worker.iterations == at:
+                self.dormant = True
+                return
+            observed = (engine.now - since) / (worker.iterations - at)
+            self._arm(worker, left, observed)
+            return
+        rids = list(self.levels)
+        levels = np.fromiter((self.levels[r] for r in rids), dtype=np.int64, count=len(rids))
+        self.priority.update(levels)
+        self.levels = dict(zip(rids, levels.tolist(), strict=True))
+        self._schedule_update(worker)
+
+
+def _arrival(req: Request) -> float:
+    return req.arrival
+
+
+def _holds_kv(req: Request) -> bool:
+    return req.phase in (Phase.DECODE, Phase.READY, Phase.TRANSFER) or (req.phase == Phase.PREFILL and req.blocks > 0)
+
+
+def _window_key(req: Request) -> tuple[int, float, int]:
+    return (0 if _holds_kv(req) else 1, req.arrival, req.rid)

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Live Spark vs the model on one scenario, same seeds and settings; writes results/spark/live-vs-model.md.
+# Run from the repository root: bash results/spark/live_vs_model.sh (needs Java; about 20 minutes on 2 CPUs).
+set -euo pipefail
+for backend in live model; do
+    .venv/bin/sysgym eval --env sysgym/SparkJobOrder-v0 --backend "$backend" --workload 2_large_2_small_users \
+        --policy fifo,fair,uwfq --seeds 0-2 --env-kwargs cores=2 --env-kwargs time_scale=0.5 \
+        --env-kwargs default_tasks=2 --out "results/spark/live-vs-model/$backend"
+done
+.venv/bin/python -m sysgym.runtime.spark.compare results/spark/live-vs-model/live/summary.json \
+    results/spark/live-vs-model/model/summary.json --out results/spark/live-vs-model.md

@@ -1,0 +1,1 @@
+"""Live PySpark adapter of `sysgym/SparkJobOrder-v0` (`backend="live"`)."""
