@@ -37,8 +37,13 @@ class _Block:
         self.loads = loads
         self.order = np.argsort(-loads, axis=1, kind="stable")
         self.share = loads / loads.sum(axis=1, keepdims=True)
+        self.ema_step = 0.25 * self.share
         self.native = backend.layer_model.native_stats(loads)
-        self.home = (self.order // backend.per_device) / (backend.devices - 1)
+        home = (self.order // backend.per_device) / (backend.devices - 1)
+        # The observation's first 2N entries (sorted shares, native devices) depend on the batch alone.
+        self.head = np.concatenate([np.take_along_axis(self.share, self.order, axis=1), home], axis=1).astype(
+            np.float32
+        )
         self.device_share = self.share.reshape(len(loads), backend.devices, -1).sum(axis=2)
         self.ratio = (loads.max(axis=1) * loads.shape[1] / loads.sum(axis=1)).tolist()
         self.cursor = 0
@@ -164,12 +169,12 @@ class ModelBackend(Backend[np.ndarray, Any]):
         self._copied = 0
         self._oom = 0
         self._seen: list[np.ndarray] = []
-        self._share = np.zeros(n)
+        self._ema_step = np.zeros(n)
         self._free = self._free_memory()
         self._blocks: list[_Block | None] = [None] * self.layers
         self._native: NativeStats | None = None
         self._ratio = 0.0
-        self._home = np.zeros(n)
+        self._head = np.zeros(2 * n, dtype=np.float32)
         self._device_share = np.zeros(p)
 
     # --- episode ---------------------------------------------------------------------------------------
@@ -201,10 +206,10 @@ class ModelBackend(Backend[np.ndarray, Any]):
         block.cursor += 1
         self.loads = block.loads[i]
         self.order = block.order[i]
-        self._share = block.share[i]
+        self._ema_step = block.ema_step[i]
         self._native = block.native[i]
         self._ratio = block.ratio[i]
-        self._home = block.home[i]
+        self._head = block.head[i]
         self._device_share = block.device_share[i]
         self._write_obs()
 
@@ -215,10 +220,8 @@ class ModelBackend(Backend[np.ndarray, Any]):
 
     def _write_obs(self) -> None:
         n, p = self.model.experts, self.devices
-        share = self._share
         obs = self._obs
-        obs[:n] = share[self.order]
-        obs[n : 2 * n] = self._home
+        obs[: 2 * n] = self._head
         obs[2 * n : 3 * n] = self._ema[self.layer]
         k = 3 * n
         h = self._history[self.layer]
@@ -314,13 +317,12 @@ class ModelBackend(Backend[np.ndarray, Any]):
         self._free = self._free_memory()
 
     def _remember(self) -> None:
-        share = self._share
         history = self._history[self.layer]
         history[1:] = history[:-1]
         history[0] = self._device_share
         ema = self._ema[self.layer]
         ema *= 0.75
-        ema += 0.25 * share
+        ema += self._ema_step
 
     # --- results ---------------------------------------------------------------------------------------
     def metrics(self) -> dict[str, float]:

@@ -78,14 +78,15 @@ class ExpertCurve:
 
     def one_ms(self, tokens: float) -> float:
         """Scalar `slice_ms` in plain Python (cheaper than numpy for the few slices a step changes)."""
-        grid = self.__dict__.get("_grid")
-        if grid is None:
-            grid = (self.tokens.tolist(), self.slice_grid_ms.tolist())
-            object.__setattr__(self, "_grid", grid)
-        xs, ys = grid
+        try:
+            xs, ys, top = self.__dict__["_scalar_grid"]
+        except KeyError:
+            xs, ys = self.tokens.tolist(), self.slice_grid_ms.tolist()
+            top = len(xs) - 2
+            object.__setattr__(self, "_scalar_grid", (xs, ys, top))
         i = bisect_right(xs, tokens) - 1
-        if i >= len(xs) - 1:
-            i = len(xs) - 2
+        if i > top:
+            i = top
         return ys[i] + (ys[i + 1] - ys[i]) * (tokens - xs[i]) / (xs[i + 1] - xs[i])
 
     def min_work_ms(self, tokens: np.ndarray) -> np.ndarray:

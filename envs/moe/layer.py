@@ -53,15 +53,17 @@ class StepCost:
 class NativeStats:
     """Per-device sums of a batch under standard EP, precomputed per block of batches.
 
+    Plain lists, because the hot path (`LayerModel.cost_from_native`) edits copies of them element by element.
+
     Attributes:
-        tokens: int [P] native tokens per device.
-        compute_ms: float [P] native slices' time per device.
-        largest: int [P] largest native slice per device.
+        tokens: [P] native tokens per device.
+        compute_ms: [P] native slices' time per device.
+        largest: [P] largest native slice per device.
     """
 
-    tokens: np.ndarray
-    compute_ms: np.ndarray
-    largest: np.ndarray
+    tokens: list[int]
+    compute_ms: list[float]
+    largest: list[int]
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,8 @@ class LayerModel:
         tokens = blocks.sum(axis=2)
         compute = self.curve.slice_ms(blocks).sum(axis=2)
         largest = blocks.max(axis=2)
-        return [NativeStats(t, c, m) for t, c, m in zip(tokens, compute, largest, strict=True)]
+        rows = zip(tokens.tolist(), compute.tolist(), largest.tolist(), strict=True)
+        return [NativeStats(t, c, m) for t, c, m in rows]
 
     def cost_from_native(
         self, plan: Plan, copies: np.ndarray | None, resident: np.ndarray, loads: np.ndarray, native: NativeStats
@@ -143,14 +146,12 @@ class LayerModel:
         held = resident.tolist()
         p = self.devices
         if not plan.spills:
-            return self._assemble(
-                native.compute_ms.tolist(), [0.0] * p, native.tokens.tolist(), native.largest.tolist(), held, [0] * p, 0
-            )
+            return self._assemble(native.compute_ms, [0.0] * p, native.tokens, native.largest, held, [0] * p, 0)
         per_device = self.per_device
         one = self.curve.one_ms
-        compute = native.compute_ms.tolist()
-        tokens = native.tokens.tolist()
-        largest = native.largest.tolist()
+        compute = native.compute_ms[:]
+        tokens = native.tokens[:]
+        largest = native.largest[:]
         keep = plan.keep
         touched = plan.touched if plan.touched is not None else np.flatnonzero(keep != loads).tolist()
         for e in touched:
@@ -212,8 +213,9 @@ class LayerModel:
         mem = self.memory
         busiest = max(max(tokens) * (p - 1) / p, (sum(tokens) - min(tokens)) / p)
         a2a = 2.0 * (busiest * self.token_bytes / self.fabric.bytes_per_ms + self.fabric.collective_ms)
+        native, expert, pair, slice_ = self.per_device, mem.expert_bytes, mem.pair_bytes, mem.slice_bytes
         memory = [
-            (self.per_device + h + r) * mem.expert_bytes + t * mem.pair_bytes + m * mem.slice_bytes
+            (native + h + r) * expert + t * pair + m * slice_
             for h, r, t, m in zip(resident, received, tokens, largest, strict=True)
         ]
         step = a2a + max(c + k for c, k in zip(compute, copy, strict=True))

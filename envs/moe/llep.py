@@ -50,7 +50,7 @@ def llep_plan(
     devices: int,
     knobs: Knobs = DEFAULT_KNOBS,
     ratio: float | None = None,
-    device_loads: np.ndarray | None = None,
+    device_loads: list[int] | None = None,
 ) -> Plan:
     """LLEP's plan for one batch's per-expert loads (int64 [N]).
 
@@ -140,18 +140,19 @@ def _assign(
     knobs: Knobs,
     free: np.ndarray | None,
     assigned: np.ndarray,
-    device_loads: np.ndarray | None = None,
+    device_loads: list[int] | None = None,
 ) -> Plan:
     """Paper steps 2-4 over the experts marked `free` (None: all), with `assigned` load already on each device."""
     per_device = loads.size // devices
     placed = loads if free is None else np.where(free, loads, 0).astype(np.int64)
     if device_loads is None or free is not None:
-        device_loads = placed.reshape(devices, per_device).sum(axis=1)
-    level = [a + b for a, b in zip(assigned.tolist(), device_loads.tolist(), strict=True)]
-    capacity = int(knobs.alpha * int(loads.sum()) / devices)
+        device_loads = placed.reshape(devices, per_device).sum(axis=1).tolist()
+    level = [a + b for a, b in zip(assigned.tolist(), device_loads, strict=True)]
+    total = sum(device_loads) if free is None else int(loads.sum())
+    capacity = int(knobs.alpha * total / devices)
     if max(level) <= capacity:
         return native_plan(placed)
-    amounts = placed.tolist()
+    negated = (-placed).tolist()
     keep = placed.copy()
     # Experts are visited in global LPT order, i.e. by the key (-load, id); a device's queue is built the
     # first time it is overloaded, and keys at or before the current one were placed natively already.
@@ -169,7 +170,8 @@ def _assign(
             queue = queues.get(g)
             if queue is None:
                 base = g * per_device
-                queue = sorted((-amounts[e], e) for e in range(base, base + per_device) if amounts[e] > 0)
+                pairs = zip(negated[base : base + per_device], range(base, base + per_device), strict=True)
+                queue = sorted(pair for pair in pairs if pair[0] < 0)
                 queues[g] = queue
             p = position[g] = bisect_right(queue, current, position[g])
             if p < len(queue) and (best is None or queue[p] < best):
@@ -199,9 +201,10 @@ def _spill(
     slices: dict[tuple[int, int], int],
 ) -> None:
     """Paper Alg. 3: chunks to the least-loaded other devices; a remainder nobody can take goes to the lightest."""
-    others = [o for o in range(len(level)) if o != home]
+    ids = [o for o in range(len(level)) if o != home]
     while remainder > 0:
-        others.sort(key=lambda o: (level[o], o))
+        # A stable sort of ascending ids by level alone orders by (level, id).
+        others = sorted(ids, key=level.__getitem__)
         target = others[0]
         chunk = remainder
         for o in others:
