@@ -16,7 +16,11 @@ from sysgym.agents.random_policy import RandomPolicy
 from sysgym.envs.core.errors import UnknownNameError
 from sysgym.envs.registry import spec
 
-PATH_LOADERS: dict[str, str] = {}
+PATH_LOADERS: dict[str, str] = {
+    "run": "sysgym.agents.training.policy:load_any",
+    ".onnx": "sysgym.runtime.policy.adapter:load_policy",
+    ".npz": "sysgym.runtime.policy.adapter:load_policy",
+}
 """Maps a path kind (`run` for a run folder, or a file suffix such as `.onnx`) to `module:function(path, env_id)`."""
 
 

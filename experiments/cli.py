@@ -14,10 +14,12 @@ from rich.table import Table
 
 import sysgym
 from sysgym.agents.resolve import expand, resolve
-from sysgym.envs.core.errors import SysgymError, UnknownNameError
+from sysgym.envs.core.errors import ConfigError, SysgymError, UnknownNameError
 from sysgym.envs.registry import spec, specs
 from sysgym.experiments import bench as bench_module
+from sysgym.experiments import policy_bench
 from sysgym.experiments.arguments import parse_kwargs, parse_seeds
+from sysgym.experiments.export_commands import deploy, export
 from sysgym.experiments.harness import run_episode
 from sysgym.experiments.records import EpisodeRecord, read_records
 from sysgym.experiments.replay import replay as replay_record
@@ -127,8 +129,20 @@ def bench(
     rounds: Annotated[int, typer.Option(help="Interleaved rounds per env.")] = 3,
     env: Annotated[list[str] | None, typer.Option(help="Only these env ids.")] = None,
     out: Annotated[Path, typer.Option(help="Markdown report.")] = Path("results/bench.md"),
+    policies: Annotated[
+        bool, typer.Option("--policies", help="Decision latency of results/policies/ -> results/policy-latency.md.")
+    ] = False,
 ) -> None:
-    """Steps per second of every env against CartPole-v1 in the same run."""
+    """Steps per second of every env against CartPole-v1 in the same run (or, with --policies, decision latency)."""
+    if policies:
+        try:
+            text = policy_bench.bench_policies(
+                Path("results/policies"), Path("results/policy-latency.md"), command_line()
+            )
+        except SysgymError as exc:
+            raise _fail(exc) from exc
+        console.print(text, markup=False, highlight=False)
+        return
     try:
         chosen = [spec(e) for e in env] if env else specs()
     except SysgymError as exc:
@@ -180,13 +194,22 @@ def table(
 def calibrate(
     target: Annotated[str, typer.Option(help="What to measure: " + ", ".join(CALIBRATION_TARGETS) + ".")],
     out: Annotated[Path, typer.Option(help="Calibration JSON to write.")],
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Directory on the device to measure (storage only).")
+    ] = None,
 ) -> None:
     """Measure this machine and write a calibration file the models accept (`calibration=FILE`)."""
     try:
         if target not in CALIBRATION_TARGETS:
             raise UnknownNameError("calibration target", target, list(CALIBRATION_TARGETS))
+        if directory is not None and target != "storage":
+            raise ConfigError("--dir applies to --target storage only")
         module, function = CALIBRATION_TARGETS[target].split(":")
-        getattr(importlib.import_module(module), function)(out)
+        run = getattr(importlib.import_module(module), function)
+        if directory is None:
+            run(out)
+        else:
+            run(out, directory=directory)
     except SysgymError as exc:
         raise _fail(exc) from exc
     console.print(f"wrote {out}")
@@ -200,3 +223,5 @@ def version() -> None:
 
 app.command()(train)
 app.command()(sweep)
+app.command()(export)
+app.command()(deploy)

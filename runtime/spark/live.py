@@ -11,18 +11,27 @@ completion of its last partition's Spark job, as the UWFQ benchmark measures job
 
 The one-task `sum` stage of the model is released the same way, as a one-partition Spark job of its (short)
 duration once the UDF stage's tasks have finished. DVR is computed against the model's UJF run of the same drawn
-workload (a live UJF reference would double every episode's wall time).
+workload (a live UJF reference would double every episode's wall time), with the per-task overhead measured
+at start-up.
+
+Calibration diagnostics, reported next to the model's metrics (names prefixed `live_`): `live_task_overhead_s`,
+the per-task overhead measured at start-up with empty jobs (what `task_overhead_s` of the model is set to when
+calibrating); `live_task_excess_s`, the mean over the episode's tasks of real task time minus the task's
+duration (overhead plus any slowdown of the UDF, e.g. from other load on the machine); `live_load_avg_1m`, the
+machine's 1-minute load average sampled at every decision (it includes this run's own busy cores).
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 import os
 import queue
 import threading
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -88,7 +97,10 @@ class SparkLiveBackend(Backend[np.ndarray, int]):
         self.observation_space, self.action_space = spaces(config)
         self.runtime: SparkRuntime | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._done: queue.Queue[tuple[int, float, float, str | None]] = queue.Queue()
+        self._done: queue.Queue[tuple[int, float, float, float, str | None]] = queue.Queue()
+        self.task_overhead_s = 0.0
+        self._excess: list[float] = []
+        self._loads: list[float] = []
         self._fail_job = -1
         self._reference: Any = None
         self._finalizer = weakref.finalize(self, _stop, self)  # also runs at interpreter exit
@@ -106,8 +118,11 @@ class SparkLiveBackend(Backend[np.ndarray, int]):
                 master = self.config.master or f"local[{self.config.cores}]"
                 self.runtime = SparkRuntime(master, list(workload.users))
                 self.runtime.warm_up(self.config.cores)
+                self.task_overhead_s = self.runtime.measure_task_overhead(self.config.cores)
                 self._pool = ThreadPoolExecutor(self.config.cores, thread_name_prefix="sysgym-spark-task")
             self._reference = None
+            self._excess = []
+            self._loads = [os.getloadavg()[0]]
             self._workload = workload
             self.state.begin(workload)
             self._start = time.perf_counter()
@@ -138,6 +153,7 @@ class SparkLiveBackend(Backend[np.ndarray, int]):
         try:
             state.launch(state.candidates[action])
             more = self._advance()
+            self._loads.append(os.getloadavg()[0])
         except BaseException:
             self.close()
             raise
@@ -198,7 +214,7 @@ class SparkLiveBackend(Backend[np.ndarray, int]):
         except Exception as exc:  # any Spark or py4j failure ends the episode with its message
             error = f"Spark job for env job {job} (user {user}) failed: {str(exc).strip().splitlines()[0][:300]}"
         end = time.perf_counter()
-        self._done.put((job, end - start, end - self._start, error))
+        self._done.put((job, duration, end - start, end - self._start, error))
 
     def _collect(self, block: bool, timeout: float = 0.0) -> None:
         state = self.state
@@ -207,10 +223,11 @@ class SparkLiveBackend(Backend[np.ndarray, int]):
         except queue.Empty:
             return
         while True:
-            job, duration, finished_at, error = item
+            job, requested, duration, finished_at, error = item
             if error is not None:
                 state.error = error
                 return
+            self._excess.append(duration - requested)
             state.advance_clock(max(finished_at, state.now))
             state.finish_task(job, duration)
             try:
@@ -223,10 +240,15 @@ class SparkLiveBackend(Backend[np.ndarray, int]):
         return self.state
 
     def metrics(self) -> dict[str, float]:
-        """The model's metric names, from real submission and completion times."""
+        """The model's metric names, from real submission and completion times, plus the `live_` diagnostics."""
         if self._reference is None:
-            self._reference = reference_run(self._workload, self.config)
-        return episode_metrics(job_times(self.state), self._reference)
+            calibrated = replace(self.config, task_overhead_s=min(self.task_overhead_s, 60.0))
+            self._reference = reference_run(self._workload, calibrated)
+        metrics = episode_metrics(job_times(self.state), self._reference)
+        metrics["live_task_overhead_s"] = self.task_overhead_s
+        metrics["live_task_excess_s"] = float(np.mean(self._excess)) if self._excess else math.nan
+        metrics["live_load_avg_1m"] = float(np.mean(self._loads))
+        return metrics
 
     def samples(self) -> dict[str, list[float]]:
         """Each finished job's real response time."""

@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -21,6 +23,8 @@ from sysgym.envs.core.errors import BackendUnavailableError
 
 ROWS_PER_TASK = 8
 """Generated rows per task; each row burns an equal share of the task's duration (LoopN: sqrt per iteration)."""
+OVERHEAD_JOBS_PER_CORE = 4
+"""Empty jobs each core's thread times when measuring the per-task overhead (after one discarded)."""
 
 
 def require_spark() -> None:
@@ -111,6 +115,26 @@ class SparkRuntime:
     def warm_up(self, cores: int) -> None:
         """Start the Python workers on every core (the benchmark warms each job type up before time 0)."""
         self.context.parallelize(range(cores), cores).map(lambda row: loop_udf(row, 1000, False)).sum()
+
+    def measure_task_overhead(self, cores: int, jobs_per_core: int = OVERHEAD_JOBS_PER_CORE) -> float:
+        """Seconds an empty task costs end to end: the fixed part of every task's time that the UDF rate misses.
+
+        Each of `cores` threads submits `jobs_per_core` one-partition jobs of one LoopN iteration, exactly as
+        the backend releases tasks (pool, user, job group), so the mean wall time per job is what Spark's job
+        scheduling, task dispatch, the Python worker and result collection add to every task, with the cores
+        contending as they do in an episode. A first round per thread is discarded (it warms the code paths).
+        """
+        pool = self.pools[0] if self.pools else "default"
+
+        def submit(index: int) -> float:
+            self.run_task(pool, pool, f"sysgym-calibrate-{index}", 0.0, False)
+            start = time.perf_counter()
+            for _ in range(jobs_per_core):
+                self.run_task(pool, pool, f"sysgym-calibrate-{index}", 0.0, False)
+            return (time.perf_counter() - start) / jobs_per_core
+
+        with ThreadPoolExecutor(cores, thread_name_prefix="sysgym-spark-calibrate") as threads:
+            return float(statistics.fmean(threads.map(submit, range(cores))))
 
     def run_task(self, pool: str, user: str, group: str, duration: float, fail: bool) -> None:
         """Run one task of `duration` seconds as a one-partition Spark job in `pool`, tagged with `user`.
