@@ -27,7 +27,7 @@ from sysgym.envs.preemption.workload import Conversations, ConversationSpec, dra
 from sysgym.envs.serving.engine import Engine
 from sysgym.envs.serving.lengths import length_distribution
 from sysgym.envs.serving.models import model_spec
-from sysgym.envs.serving.request import Phase, Request
+from sysgym.envs.serving.request import DECODE, READY, SWAPPED, TRANSFER, Request
 from sysgym.envs.serving.system import ServingConfig, build_engine
 
 
@@ -185,9 +185,11 @@ class PreemptionModelBackend(Backend[np.ndarray, np.ndarray]):
         return Outcome(signals, terminated=terminated, truncated=truncated and not terminated)
 
     def _tokens(self) -> int:
-        worker = self.engine.workers[0]
+        it = self.engine.workers[0].it
+        # `scheduler.generated` inlined: this sums over every live request twice a step
         return self.scheduler.finished_tokens + sum(
-            self.scheduler.generated(r, worker) for r in self.scheduler.live.values()
+            r.join_generated + it - r.join_iter if r.phase == DECODE else r.generated
+            for r in self.scheduler.live.values()
         )
 
     def _signals(self, before_tokens: int, before_finished: int) -> dict[str, float]:
@@ -236,7 +238,7 @@ class PreemptionModelBackend(Backend[np.ndarray, np.ndarray]):
             context = req.prompt + generated
             phase = req.phase
             on_gpu = phase in _ON_GPU or req.blocks > 0
-            swapped = phase == Phase.SWAPPED
+            swapped = phase == SWAPPED
             last = req.arrival if req.first_token < 0 else max(req.first_token, req.arrival)
             user = req.user
             values += (
@@ -272,7 +274,7 @@ class PreemptionModelBackend(Backend[np.ndarray, np.ndarray]):
 
     def system(self) -> PreemptionView:
         """Read-only view for heuristics."""
-        on_gpu = [r.phase in (Phase.DECODE, Phase.READY, Phase.TRANSFER) or r.blocks > 0 for r in self.window]
+        on_gpu = [r.phase in (DECODE, READY, TRANSFER) or r.blocks > 0 for r in self.window]
         return PreemptionView(
             candidates=self.window,
             levels=self.scheduler.levels,
@@ -295,7 +297,7 @@ class PreemptionModelBackend(Backend[np.ndarray, np.ndarray]):
         return {"ttft_s": [r.first_token - r.arrival for r in self.engine.finished]}
 
 
-_ON_GPU = (Phase.DECODE, Phase.READY, Phase.TRANSFER)
+_ON_GPU = (DECODE, READY, TRANSFER)
 
 
 def _noop(engine: Engine) -> None:

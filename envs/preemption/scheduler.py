@@ -35,7 +35,7 @@ from sysgym.envs.preemption.swapcost import Direction, KVGeometry, SwapCostModel
 from sysgym.envs.preemption.vtc import VirtualTokenCounters
 from sysgym.envs.preemption.workload import Conversations
 from sysgym.envs.serving.engine import Engine, Plan, Scheduler, Worker
-from sysgym.envs.serving.request import Phase, Request
+from sysgym.envs.serving.request import DECODE, PREFILL, READY, SWAPPED, TRANSFER, WAITING, Request
 
 UNSCORED = -2.0
 WATERMARK = 0.01
@@ -292,14 +292,16 @@ class PreemptionScheduler(Scheduler):
         return (self.scores.get(req.rid, UNSCORED), -req.arrival, -req.rid)
 
     # ----------------------------------------------------------------- enacting a ranking
-    def need(self, req: Request, worker: Worker) -> int:
+    @staticmethod
+    def need(req: Request, worker: Worker) -> int:
         """Device blocks `req` needs to take its next step."""
-        return worker.pool.blocks_for(req.prompt + self.generated(req, worker) + 1)
+        generated = req.join_generated + worker.it - req.join_iter if req.phase == DECODE else req.generated
+        return -(-(req.prompt + generated + 1) // worker.pool.block_tokens)
 
     @staticmethod
     def generated(req: Request, worker: Worker) -> int:
         """Tokens generated so far (decode-batch members advance with the worker clock)."""
-        if req.phase == Phase.DECODE:
+        if req.phase == DECODE:
             return req.join_generated + worker.it - req.join_iter
         return req.generated
 
@@ -309,11 +311,11 @@ class PreemptionScheduler(Scheduler):
             return True
         total = 0
         capacity = worker.pool.capacity
-        blocks_for = worker.pool.blocks_for
+        block = worker.pool.block_tokens
         it = worker.it
         for req in live.values():
-            generated = req.join_generated + it - req.join_iter if req.phase == Phase.DECODE else req.generated
-            total += blocks_for(req.prompt + generated + 1)
+            generated = req.join_generated + it - req.join_iter if req.phase == DECODE else req.generated
+            total -= (-(req.prompt + generated + 1)) // block  # `pool.blocks_for`, inlined: this runs every plan
             if total > capacity:
                 return True
         return False
@@ -328,12 +330,12 @@ class PreemptionScheduler(Scheduler):
         keep: list[Request] = []
         used = 0
         for req in order:
-            if req.phase in (Phase.TRANSFER, Phase.READY):
+            if req.phase in (TRANSFER, READY):
                 used += self.need(req, worker)
                 keep.append(req)
         reserve = max(int(WATERMARK * pool.capacity), 1)
         for req in order:
-            if req.phase in (Phase.TRANSFER, Phase.READY):
+            if req.phase in (TRANSFER, READY):
                 continue
             need = self.need(req, worker)
             # Bringing a request in leaves one growth block per kept sequence (and vLLM's 1 % watermark) free, so
@@ -353,7 +355,7 @@ class PreemptionScheduler(Scheduler):
 
     def _admit_all(self, engine: Engine, worker: Worker) -> Plan:
         """Everything fits: no ranking, no preemption; bring every live request along."""
-        return self._bring_in(engine, worker, [r for r in self.live.values() if r.phase != Phase.DECODE])
+        return self._bring_in(engine, worker, [r for r in self.live.values() if r.phase != DECODE])
 
     def _bring_in(self, engine: Engine, worker: Worker, keep: list[Request]) -> Plan:
         """Join ready requests, swap in kept swapped ones, and give kept waiting ones prefill chunks."""
@@ -362,16 +364,16 @@ class PreemptionScheduler(Scheduler):
         chunks: list[tuple[Request, int]] = []
         for req in keep:
             phase = req.phase
-            if phase == Phase.READY:
+            if phase == READY:
                 worker.ready.remove(req)
                 engine.join(req, worker)
-            elif phase == Phase.SWAPPED:
+            elif phase == SWAPPED:
                 if pool.free >= req.host_blocks:
                     self._swap_in(req, worker)
-                    if req.phase == Phase.READY:
+                    if req.phase == READY:
                         worker.ready.remove(req)
                         engine.join(req, worker)
-            elif phase in (Phase.WAITING, Phase.PREFILL) and budget > 0:
+            elif phase in (WAITING, PREFILL) and budget > 0:
                 chunk = self._chunk(req, worker, budget)
                 if chunk > 0:
                     chunks.append((req, chunk))
@@ -399,7 +401,7 @@ class PreemptionScheduler(Scheduler):
         if grow > pool.free:
             n = min(max(0, (req.blocks + pool.free) * pool.block_tokens - req.prefilled), remaining, budget)
         if n > 0:
-            req.phase = Phase.PREFILL
+            req.phase = PREFILL
             if req.generated == 0:
                 self.vtc.charge(req.user, n, 0)
             if n == remaining:
@@ -419,7 +421,7 @@ class PreemptionScheduler(Scheduler):
         self.engine.preempt(req, mode)
         self.swap.current = None
         self.swap.discount = 0
-        if req.phase == Phase.SWAPPED:
+        if req.phase == SWAPPED:
             self.host_valid[conv] = req.prompt + req.generated - 1
             return
         self.swap.forget(req)
@@ -512,8 +514,14 @@ def _arrival(req: Request) -> float:
     return req.arrival
 
 
+DECODE = DECODE
+PREFILL = PREFILL
+_ON_DEVICE = frozenset((DECODE, READY, TRANSFER))
+
+
 def _holds_kv(req: Request) -> bool:
-    return req.phase in (Phase.DECODE, Phase.READY, Phase.TRANSFER) or (req.phase == Phase.PREFILL and req.blocks > 0)
+    phase = req.phase
+    return phase in _ON_DEVICE or (phase == PREFILL and req.blocks > 0)
 
 
 def _window_key(req: Request) -> tuple[int, float, int]:

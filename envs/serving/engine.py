@@ -29,10 +29,11 @@ import numpy as np
 
 from sysgym.envs.serving.kv import KVPool, SwapCost
 from sysgym.envs.serving.perf import IterationModel
-from sysgym.envs.serving.request import Phase, Request
+from sysgym.envs.serving.request import DECODE, FINISHED, PREFILL, READY, SWAPPED, TRANSFER, WAITING, Request
 
 ITER_END, SWAP_IN_DONE, TRANSFER_DONE, TIMER = 0, 1, 2, 3
 INF = math.inf
+DECODE = DECODE
 
 
 @dataclass
@@ -240,7 +241,8 @@ class Engine:
     def run(self, until: float = INF, stop: Callable[[], bool] | None = None) -> None:
         """Advance to time `until` (or until every request finished, or `stop()` turns true after an event)."""
         reqs = self.requests
-        n_reqs = len(reqs)
+        n_reqs = len(reqs)  # schedulers may reorder the list (later turns) but never change its length
+        finished = self.finished
         events = self._events
         workers = self.workers
         on_arrival = self.scheduler.on_arrival
@@ -278,7 +280,7 @@ class Engine:
                     self._end_iteration(self.workers[idx])
                 elif kind in (TRANSFER_DONE, SWAP_IN_DONE):
                     assert request is not None
-                    request.phase = Phase.READY
+                    request.phase = READY
                     target = self.workers[idx]
                     target.ready.append(request)
                     target.dirty = True
@@ -289,7 +291,7 @@ class Engine:
             self._kick()
             if stop is not None and stop():
                 break
-            if self.done:
+            if len(finished) == n_reqs:
                 break
         if reached and until < INF and self.now < until and not self.done:
             self.now = until
@@ -372,7 +374,7 @@ class Engine:
             if not w.waiting or w.waiting[0] is not req:
                 w.waiting.appendleft(req)
             if req.prefilled == 0:
-                req.phase = Phase.WAITING
+                req.phase = WAITING
         w.dirty = True
         return chunks[:first]
 
@@ -409,7 +411,7 @@ class Engine:
                 continue
             req = entry[3]
             self._leave(w, req)
-            req.phase = Phase.FINISHED
+            req.phase = FINISHED
             req.finish = now
             w.pool.give(req.blocks)
             req.blocks = 0
@@ -422,45 +424,68 @@ class Engine:
     @staticmethod
     def _live(w: Worker, entry: tuple[int, int, int, Request]) -> bool:
         req = entry[3]
-        return req.phase == Phase.DECODE and req.worker == w.idx and req.join_iter == entry[2]
+        return req.phase == DECODE and req.worker == w.idx and req.join_iter == entry[2]
 
     def _decode_run(self, w: Worker) -> None:
-        """Run clean decode-only iterations inline until the next event, a completion or a KV shortage."""
+        """Run clean decode-only iterations inline until the next event, a completion or a KV shortage.
+
+        Nothing in the loop touches another worker, the batch or the partition, so those are read once; only this
+        worker's clock, KV use and busy time move, and they are written back on the way out.
+        """
         limit = min(self.next_event_time(), self._until)
         it_stop = self.it_stop[1] if self.it_stop is not None and self.it_stop[0] == w.idx else 1 << 62
-        perf = self.perf
         pool = w.pool
         block = pool.block_tokens
+        capacity = pool.capacity
         counts = w.counts
         heap = w.finish_heap
+        iter_end = w.iter_end
+        idx = w.idx
         rate = self._rate(w)
         n = len(w.members)
-        fixed, per_kv = perf.decode_terms(w.sms, n)
+        kv_base = w.kv_base
+        fixed, per_kv = self.perf.decode_terms(w.sms, n)
+        switch_at = w.pending_sms[1] if w.pending_sms is not None else INF
         now = self.now
+        it = w.it
+        # Entries left by members that went away can never turn live again (the clock only moves on), and the loop
+        # changes no membership: drop them once, and the next completion's iteration stays fixed.
+        while heap:
+            head = heap[0]
+            req = head[3]
+            if req.phase == DECODE and req.worker == idx and req.join_iter == head[2]:  # `_live`, inlined
+                break
+            heapq.heappop(heap)
+        stop_it = min(it_stop, heap[0][0]) if heap else it_stop
+        busy_s = w.busy_s
+        iterations = w.iterations
         while True:
-            if w.pending_sms is not None and now >= w.pending_sms[1]:
+            if now >= switch_at:
                 w.dirty = True
-                return
-            need = counts[(-w.it) % block]
-            if need > pool.capacity - pool.used:
+                break
+            need = counts[(-it) % block]
+            if need > capacity - pool.used:
                 w.dirty = True
-                return
-            duration = (fixed + per_kv * (w.kv_base + n * w.it)) / rate
+                break
+            duration = (fixed + per_kv * (kv_base + n * it)) / rate
             end = now + duration
-            pool.take(need)
-            while heap and not self._live(w, heap[0]):
-                heapq.heappop(heap)
-            if end > limit or w.it + 1 >= it_stop or (heap and heap[0][0] <= w.it + 1):
+            # `pool.take(need)` without its re-check: the capacity test above already holds
+            pool.used += need
+            if pool.used > pool.peak:
+                pool.peak = pool.used
+            busy_s += duration
+            if end > limit or it + 1 >= stop_it:
                 w.busy = True
-                w.busy_s += duration
-                self._push(end, ITER_END, w.idx)
-                return
-            w.busy_s += duration
-            w.iterations += 1
+                self._push(end, ITER_END, idx)
+                break
+            iterations += 1
             now = end
-            self.now = now
-            w.it += 1
-            w.iter_end.append(now)
+            it += 1
+            iter_end.append(now)
+        self.now = now
+        w.it = it
+        w.busy_s = busy_s
+        w.iterations = iterations
 
     # ---- request moves (for schedulers) ---------------------------------------------------------------------
     def _prefill_done(self, w: Worker, req: Request) -> None:
@@ -469,7 +494,7 @@ class Engine:
             req.first_token = now
             req.generated = 1
         if req.generated >= req.output:
-            req.phase = Phase.FINISHED
+            req.phase = FINISHED
             req.finish = now
             w.pool.give(req.blocks)
             req.blocks = 0
@@ -479,10 +504,10 @@ class Engine:
             return
         target = self.workers[w.decode_to]
         if target.pool is not w.pool:
-            req.phase = Phase.TRANSFER
+            req.phase = TRANSFER
             target.incoming.append((req, w.idx))
         else:
-            req.phase = Phase.READY
+            req.phase = READY
             target.ready.append(req)
         target.dirty = True
 
@@ -502,7 +527,7 @@ class Engine:
 
     def join(self, req: Request, w: Worker) -> None:
         """Add a READY request (holding its KV in `w.pool`) to `w`'s decode batch."""
-        req.phase = Phase.DECODE
+        req.phase = DECODE
         req.worker = w.idx
         req.join_iter = w.it
         req.join_generated = req.generated
@@ -539,12 +564,12 @@ class Engine:
             mode: `recompute` (drop the KV; the request re-prefills prompt and output so far) or `swap` (copy the
                 KV to host memory; `swap_in` brings it back).
         """
-        w = self.workers[req.worker] if req.phase == Phase.DECODE else self._holder(req)
-        if req.phase == Phase.DECODE:
+        w = self.workers[req.worker] if req.phase == DECODE else self._holder(req)
+        if req.phase == DECODE:
             self._leave(w, req)
-        elif req.phase == Phase.READY:
+        elif req.phase == READY:
             w.ready.remove(req)
-        elif req.phase in (Phase.PREFILL, Phase.WAITING):
+        elif req.phase in (PREFILL, WAITING):
             w.waiting.remove(req)
         else:
             raise ValueError(f"cannot preempt a request in phase {req.phase.name}")
@@ -558,14 +583,14 @@ class Engine:
             self.swapped_blocks += req.blocks
             pool.give(req.blocks)
             req.blocks = 0
-            req.phase = Phase.SWAPPED
+            req.phase = SWAPPED
             w.swapped.append(req)
             self._swap_time(w, cost)
         else:
             pool.give(req.blocks)
             req.blocks = 0
             req.prefilled = 0
-            req.phase = Phase.WAITING
+            req.phase = WAITING
             entry = self.workers[self.entry] if w.role == "decode" else w
             entry.waiting.appendleft(req)
             entry.dirty = True
@@ -585,11 +610,11 @@ class Engine:
         if self.async_swap:
             start = max(self.now, self.swap_channel_free)
             self.swap_channel_free = start + cost
-            req.phase = Phase.TRANSFER
+            req.phase = TRANSFER
             self._push(start + cost, SWAP_IN_DONE, w.idx, req)
         else:
             w.stall += cost
-            req.phase = Phase.READY
+            req.phase = READY
             w.ready.append(req)
         w.dirty = True
 

@@ -30,6 +30,11 @@ class Phase(IntEnum):
     FINISHED = 6
 
 
+# The members as module constants, for the engine's and schedulers' hot paths: reading an Enum member through its
+# class costs several times a global read, and these comparisons run on every event.
+WAITING, PREFILL, TRANSFER, DECODE, READY, SWAPPED, FINISHED = tuple(Phase)
+
+
 class Request:
     """A request and its progress.
 

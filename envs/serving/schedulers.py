@@ -8,7 +8,7 @@ free-block watermark on admission, recompute preemption of the newest request wh
 from __future__ import annotations
 
 from sysgym.envs.serving.engine import Engine, Plan, Scheduler, Worker
-from sysgym.envs.serving.request import Phase, Request
+from sysgym.envs.serving.request import PREFILL, Request
 
 WATERMARK = 0.01
 
@@ -57,7 +57,7 @@ def fcfs_chunks(w: Worker, budget: int, slots: int, chunked: bool) -> list[tuple
         free -= grow
         budget -= n
         chunks.append((req, n))
-        req.phase = Phase.PREFILL
+        req.phase = PREFILL
         if n < remaining:
             break
         waiting.popleft()
