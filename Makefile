@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest java clean
+.PHONY: run test results lint typecheck pytest java clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ java:
 
 run: $(STAMP)
 	$(BIN)/sysgym suite --out results/quick
+
+# The learned-versus-heuristic table (results/README.md) and the exported policies of its agents; slow.
+results: $(STAMP)
+	results/commands.sh
+	results/policies/export.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Live Spark vs the model on one scenario, same seeds and settings; writes results/spark/live-vs-model.md.
-# Run from the repository root: bash results/spark/live_vs_model.sh (needs Java; about 20 minutes on 2 CPUs).
+# The compare step also runs the model calibrated with the per-task overhead the live run measured at start-up.
+# Run from the repository root: bash results/spark/live_vs_model.sh (needs Java; about 30 minutes on 2 shared CPUs).
 set -euo pipefail
 for backend in live model; do
     .venv/bin/sysgym eval --env sysgym/SparkJobOrder-v0 --backend "$backend" --workload 2_large_2_small_users \

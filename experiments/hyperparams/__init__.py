@@ -1,0 +1,1 @@
+"""Per-algorithm hyperparameter YAML files (`<algo>.yml`), packaged so installed users get them too."""
