@@ -43,6 +43,7 @@ class SparkSim:
     Attributes:
         now: simulated time (s) since the first user started.
         cores: the application's cores; free_cores: idle ones now.
+        task_overhead: fixed seconds each task holds its core beyond its work (Spark's per-task cost).
         candidates: job index in each action slot (slot i is action i), in submission order.
         users, classes: names, indexed by `job_user` and `job_class`.
         job_user, job_class: per job (index into the workload's jobs). Per-job and per-user state are plain
@@ -62,8 +63,9 @@ class SparkSim:
         last_freed_job: the job whose task freed the most recent core (-1 before any).
     """
 
-    def __init__(self, cores: int, max_candidates: int) -> None:
+    def __init__(self, cores: int, max_candidates: int, task_overhead: float = 0.0) -> None:
         self.cores = cores
+        self.task_overhead = task_overhead
         self.max_candidates = max_candidates
         self.obs_size = max_candidates * len(JOB_FEATURES) + len(CLUSTER_FEATURES)
         self._masks: dict[int, np.ndarray] = {}
@@ -188,8 +190,13 @@ class SparkSim:
         self.start_task(job, duration)
 
     def start_task(self, job: int, duration: float) -> None:
-        """Run one task: the simulator schedules its completion (the live backend submits it to Spark)."""
-        self._push(self.now + duration, FINISH, job, duration)
+        """Run one task: the simulator schedules its completion (the live backend submits it to Spark).
+
+        The core is held for the work plus the fixed overhead, and that whole time counts as the user's
+        service, as it does live (where a task's time is measured from submission to completion).
+        """
+        held = duration + self.task_overhead
+        self._push(self.now + held, FINISH, job, held)
 
     def arrive(self, job: int) -> None:
         """Submit `job` now: its first stage becomes runnable and an open-loop user schedules its next job."""

@@ -73,7 +73,10 @@ def test_live_episode_then_failed_job_truncates_and_stops_spark():
         assert len(info["samples"]["response_time_s"]) == jobs
         assert min(info["samples"]["response_time_s"]) > 0.0
         _, model_info = model.reset(seed=1)
-        assert set(info["metrics"]) == set(_model_metrics(model, model_info))
+        live_only = {"live_task_overhead_s", "live_task_excess_s", "live_load_avg_1m"}
+        assert set(info["metrics"]) == set(_model_metrics(model, model_info)) | live_only
+        assert 0.0 < info["metrics"]["live_task_overhead_s"] < 60.0
+        assert info["metrics"]["live_task_excess_s"] > 0.0 and info["metrics"]["live_load_avg_1m"] >= 0.0
 
         # second episode, same SparkSession and workload: the last-submitted job's tasks raise inside the UDF
         last = max(range(jobs), key=lambda j: backend.state.job_arrival[j])
