@@ -6,4 +6,4 @@ for workload in 2_large_2_small_users 2_power_2_small_users 4_large_users 4_supe
     .venv/bin/sysgym eval --env sysgym/SparkJobOrder-v0 --policy all --seeds 0-4 \
         --workload "$workload" --out "results/spark/$workload"
 done
-.venv/bin/python results/spark/make_readme.py
+.venv/bin/python -m sysgym.experiments.paper.spark

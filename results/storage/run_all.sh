@@ -6,4 +6,4 @@ for config in perf cost tri; do
   .venv/bin/sysgym eval --env sysgym/HybridStorage-v0 --policy all --seeds 0-4 --env-kwargs "config=$config" \
     --out "results/storage/$config"
 done
-.venv/bin/python results/storage/make_readme.py
+.venv/bin/python -m sysgym.experiments.paper.storage
