@@ -47,6 +47,8 @@ from sysgym.runtime.spark.session import SparkRuntime, require_spark
 
 POLL_S = 0.5
 """Longest wait for a completion before re-checking arrivals and the episode's time limit."""
+JVM_EXIT_WAIT_S = 2.0
+"""Longest wait, after a Spark call failed, for the JVM's exit to show (a dead JVM is named as the cause)."""
 
 
 class LiveState(SparkSim):
@@ -179,7 +181,11 @@ class SparkLiveBackend(Backend[np.ndarray, int]):
             if state.dispatch():
                 self._submit_released()
                 assert self.runtime is not None
-                state.spark_active_tasks = self.runtime.active_tasks()
+                try:
+                    state.spark_active_tasks = self.runtime.active_tasks()
+                except Exception as exc:  # the JVM died between completions: same error as a task would give
+                    state.error = _spark_error(self.runtime, "reading Spark's status", exc)
+                    return False
                 return True
             self._submit_released()
             running = state.cores - state.free_cores
@@ -212,7 +218,7 @@ class SparkLiveBackend(Backend[np.ndarray, int]):
         try:
             runtime.run_task(user, user, f"sysgym-job-{job}", duration, fail)
         except Exception as exc:  # any Spark or py4j failure ends the episode with its message
-            error = f"Spark job for env job {job} (user {user}) failed: {str(exc).strip().splitlines()[0][:300]}"
+            error = _spark_error(runtime, f"Spark job for env job {job} (user {user})", exc)
         end = time.perf_counter()
         self._done.put((job, duration, end - start, end - self._start, error))
 
@@ -260,6 +266,23 @@ class SparkLiveBackend(Backend[np.ndarray, int]):
     def close(self) -> None:
         """Stop the worker threads, the SparkSession and its JVM (idempotent)."""
         _stop(self)
+
+
+def _spark_error(runtime: SparkRuntime, what: str, exc: Exception) -> str:
+    """Name the failure: a dead JVM (killed executor, local mode) first, else Spark's own first message line."""
+    from py4j.protocol import Py4JJavaError
+
+    lines = str(exc).strip().splitlines()
+    detail = (lines[0] if lines else type(exc).__name__)[:300]
+    answered = isinstance(exc, Py4JJavaError)  # the JVM itself reported the error, so it is alive: no wait
+    code = runtime.jvm_exit_code(wait_s=0.0 if answered else JVM_EXIT_WAIT_S)
+    if code is not None:
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        return (
+            f"{what} failed: Spark's JVM (pid {runtime.jvm_pid}, the driver with its local executors) {how}, "
+            f"so its executors are lost ({type(exc).__name__}: {detail})"
+        )
+    return f"{what} failed: {detail}"
 
 
 def _stop(backend: SparkLiveBackend) -> None:

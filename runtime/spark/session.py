@@ -110,6 +110,7 @@ class SparkRuntime:
         self.context: Any = self.session.sparkContext
         self.context.setLogLevel("ERROR")
         self._gateway: Any = self.context._gateway
+        self._process: Any = getattr(self._gateway, "proc", None)
         self.rate = loop_rate()
 
     def warm_up(self, cores: int) -> None:
@@ -160,18 +161,24 @@ class SparkRuntime:
         return total
 
     def stop(self) -> None:
-        """Stop the session, shut the py4j gateway down and wait for the JVM to exit (idempotent)."""
+        """Stop the session, shut the py4j gateway down and wait for the JVM to exit (idempotent).
+
+        When the JVM already died (a killed executor in local mode), calling into it would only raise, so the
+        session is dropped on the Python side alone and the gateway's sockets are closed.
+        """
         from pyspark import SparkContext
+        from pyspark.sql import SparkSession
 
         gateway = self._gateway
         if gateway is None:
             return
         self._gateway = None
         try:
-            self.context.cancelAllJobs()
-            self.session.stop()
+            if self.jvm_exit_code() is None:
+                self.context.cancelAllJobs()
+                self.session.stop()
         finally:
-            process = getattr(gateway, "proc", None)
+            process = self._process
             try:
                 gateway.shutdown()
             finally:
@@ -184,10 +191,26 @@ class SparkRuntime:
                         process.wait(timeout=30)
                 SparkContext._gateway = None
                 SparkContext._jvm = None
+                SparkContext._active_spark_context = None
+                SparkSession._instantiatedSession = None
+                SparkSession._activeSession = None
                 shutil.rmtree(self._dir, ignore_errors=True)
+
+    def jvm_exit_code(self, wait_s: float = 0.0) -> int | None:
+        """The JVM's exit code once it has ended (killed: minus the signal), None while it runs or if unknown.
+
+        A dying JVM closes its sockets a moment before the kernel reports its exit, so a caller that just saw
+        the connection drop passes `wait_s` to give the exit time to show.
+        """
+        if self._process is None:
+            return None
+        try:
+            return int(self._process.wait(timeout=wait_s)) if wait_s > 0 else self._process.poll()
+        except subprocess.TimeoutExpired:
+            return None
 
     @property
     def jvm_pid(self) -> int | None:
         """Process id of the JVM this runtime started (None once stopped or when attached to a running one)."""
-        process = getattr(self._gateway, "proc", None) if self._gateway is not None else None
+        process = self._process if self._gateway is not None else None
         return None if process is None else int(process.pid)
