@@ -104,23 +104,9 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
         if not names:
             continue
         shares = [int(n.split("-")[1]) for n in names]
-        ax.plot(shares, [speedup(results[n], "llep") for n in names], "o-", color=colour, label=f"llep, {hot} hot")
-        ax.plot(
-            shares,
-            [speedup(results[n], "oracle") for n in names],
-            "^:",
-            color=colour,
-            alpha=0.6,
-            label=f"oracle, {hot} hot",
-        )
-        ax.plot(
-            shares,
-            [speedup(results[n], "eplb") for n in names],
-            "s-.",
-            color=colour,
-            alpha=0.4,
-            label=f"eplb, {hot} hot",
-        )
+        for policy, style, alpha in (("llep", "o-", 1.0), ("oracle", "^:", 0.6), ("eplb", "s-.", 0.4)):
+            values = [speedup(results[n], policy) for n in names]
+            ax.plot(shares, values, style, color=colour, alpha=alpha, label=f"{policy}, {hot} hot")
         ax.plot(
             shares, [PAPER_SPEEDUP[n] for n in names], "x--", color=colour, alpha=0.8, label=f"paper llep, {hot} hot"
         )
