@@ -9,6 +9,8 @@ per-device compute time with a measured one.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections import OrderedDict
 from typing import Any
 
@@ -20,8 +22,8 @@ from sysgym.envs.core.backend import Backend, Outcome
 from sysgym.envs.moe.actions import KNOB_COUNT, knobs_of, plan_of_rows
 from sysgym.envs.moe.config import ExpertRerouteConfig
 from sysgym.envs.moe.cost import GIB, Fabric, expert_curve, memory_model
-from sysgym.envs.moe.layer import LayerModel, NativeStats, StepCost
-from sysgym.envs.moe.llep import llep_plan
+from sysgym.envs.moe.layer import LayerModel, NativeStats, SparseCost, StepCost
+from sysgym.envs.moe.llep import assign_sparse, llep_plan
 from sysgym.envs.moe.models import BF16_BYTES, MoEModel, model_config
 from sysgym.envs.moe.plan import Plan
 from sysgym.envs.moe.workloads import make_routing
@@ -31,22 +33,82 @@ BLOCK = 64
 
 
 class _Block:
-    """A block of batches of one layer with everything the steps read precomputed in bulk."""
+    """A block of batches of one layer with everything the steps read precomputed in bulk.
 
-    def __init__(self, backend: ModelBackend, loads: np.ndarray) -> None:
+    Besides the router's loads this holds each batch's LPT keys (for LLEP), EP sums (for pricing), lower bound
+    (for the metrics) and the knob-independent part of its observation: sorted shares, native devices, the
+    per-expert moving average and the per-device history. The last two evolve from batch to batch whatever the
+    actions, so the block advances them in bulk and leaves the backend's state at their values after its last
+    batch.
+    """
+
+    def __init__(self, backend: ModelBackend, loads: np.ndarray, layer: int) -> None:
+        count, n = loads.shape
+        p, per, h = backend.devices, backend.per_device, backend.config.history
+        model = backend.layer_model
         self.loads = loads
-        self.order = np.argsort(-loads, axis=1, kind="stable")
-        self.share = loads / loads.sum(axis=1, keepdims=True)
-        self.ema_step = 0.25 * self.share
-        self.native = backend.layer_model.native_stats(loads)
-        home = (self.order // backend.per_device) / (backend.devices - 1)
-        # The observation's first 2N entries (sorted shares, native devices) depend on the batch alone.
-        self.head = np.concatenate([np.take_along_axis(self.share, self.order, axis=1), home], axis=1).astype(
-            np.float32
-        )
-        self.device_share = self.share.reshape(len(loads), backend.devices, -1).sum(axis=2)
-        self.ratio = (loads.max(axis=1) * loads.shape[1] / loads.sum(axis=1)).tolist()
+        self.big = int(loads.max()) + 1
+        keys = (self.big - loads) * n + np.arange(n)
+        sorted_loads, self.order = np.divmod(np.sort(keys, axis=1), n)
+        self.queues = np.sort(keys.reshape(count, p, per), axis=2)
+        totals = loads.sum(axis=1, keepdims=True)
+        exact = loads.astype(np.float64)  # converted once for the float work below
+        share = exact / totals
+        self.times = model.curve.slice_ms(exact)
+        self.tokens, self.compute, self.largest = model.native_stats(loads, self.times)
+        self.bounds = model.lower_bounds_ms(exact, not backend.config.replica_slots, self.times).tolist()
+        self.ratio = ((self.big - sorted_loads[:, 0]) * n / totals[:, 0]).tolist()
+        device_share = share.reshape(count, p, per).sum(axis=2)
+        obs = np.zeros((count, backend.obs_size), dtype=np.float32)
+        obs[:, :n] = (self.big - sorted_loads) / totals
+        obs[:, n : 2 * n] = backend._home[self.order]
+        # The moving average after batch i is 0.75^(i+1) (x0 + sum over j <= i of 0.25 * share_j / 0.75^(j+1)),
+        # x0 being its value before the block: one cumulative sum for the block (no BLAS call, whose threads
+        # cost more than the product on small blocks). 0.75^-64 ~ 1e8 keeps the sums exact to ~1e-15.
+        grow, decay = _ema_scales(count)
+        ema = backend._ema[layer]
+        after = np.cumsum(share * grow[:, None], axis=0)
+        after += ema
+        after *= decay[:, None]
+        obs[0, 2 * n : 3 * n] = ema
+        obs[1:, 2 * n : 3 * n] = after[:-1]
+        ema[:] = after[-1]
+        # History slot j (newest first) of batch i is the EP device share of batch i - 1 - j.
+        past = np.concatenate([backend._history[layer][::-1], device_share])
+        for j in range(h):
+            obs[:, 3 * n + j * p : 3 * n + (j + 1) * p] = past[h - 1 - j : h - 1 - j + count]
+        backend._history[layer] = past[count - 1 + h : count - 1 : -1]
+        k = 3 * n + h * p + p
+        obs[:, k - p : k] = device_share
+        obs[:, k : k + p] = backend._free
+        obs[:, k + p] = backend.layer / max(1, backend.layers - 1)
+        batches = backend.config.batches
+        obs[:, k + p + 1] = np.minimum(1.0, (backend.batch + np.arange(count)) / batches)
+        self.obs = obs
         self.cursor = 0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Numpy's default (linear) percentile in plain Python, which is cheaper for one short list per episode."""
+    ordered = sorted(values)
+    position = q / 100.0 * (len(ordered) - 1)
+    low = int(position)
+    if low + 1 >= len(ordered):
+        return float(ordered[-1])
+    a, b, t = ordered[low], ordered[low + 1], position - low
+    return float(b - (b - a) * (1.0 - t) if t >= 0.5 else a + (b - a) * t)
+
+
+@functools.lru_cache(maxsize=8)
+def _ema_scales(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """0.25 / 0.75^(i+1) and 0.75^(i+1) for i < count: the moving average x <- 0.75 x + 0.25 share unrolled."""
+    powers = 0.75 ** np.arange(1.0, count + 1.0)
+    return 0.25 / powers, powers
+
+
+def _none(device: int, visited: list[int]) -> int:
+    """`LayerModel.sparse_cost`'s untouched-maximum query when LLEP visits no expert (never called)."""
+    raise AssertionError("no expert was visited")
 
 
 class MoESystem:
@@ -168,14 +230,25 @@ class ModelBackend(Backend[np.ndarray, Any]):
         self._peak = 0.0
         self._copied = 0
         self._oom = 0
-        self._seen: list[np.ndarray] = []
-        self._ema_step = np.zeros(n)
+        self._bounds: list[float] = []
         self._free = self._free_memory()
+        self._empty_free = self._free
+        self._home = (np.arange(n) // self.per_device) / (p - 1)
         self._blocks: list[_Block | None] = [None] * self.layers
+        self._block: _Block | None = None
+        self._row = 0
         self._native: NativeStats | None = None
         self._ratio = 0.0
-        self._head = np.zeros(2 * n, dtype=np.float32)
-        self._device_share = np.zeros(p)
+        self._bound = 0.0
+        # Knobs actions on the model backend are planned and priced in sparse form (`_fused_cost`); subclasses
+        # that measure or price differently (the live backend) take the general path.
+        self._fused = (
+            config.action == "knobs"
+            and not config.replica_slots
+            and type(self).price is ModelBackend.price
+            and type(self).measured_compute_ms is ModelBackend.measured_compute_ms
+        )
+        self._memory_rows: list[SparseCost] = []
 
     # --- episode ---------------------------------------------------------------------------------------
     def reset(self, rng: np.random.Generator, options: dict[str, Any]) -> None:
@@ -192,45 +265,41 @@ class ModelBackend(Backend[np.ndarray, Any]):
         self._peak = 0.0
         self._copied = 0
         self._oom = 0
-        self._seen = []
-        self._free = self._free_memory()
+        self._bounds = []
+        self._memory_rows = []
+        self._held = np.zeros(self.devices, dtype=np.int64)
+        self._free = self._empty_free
         self._blocks = [None] * self.layers
         self._next_batch()
 
     def _next_batch(self) -> None:
         block = self._blocks[self.layer]
         if block is None or block.cursor == len(block.loads):
-            block = _Block(self, self.routing.block(self.rng, self.layer, min(BLOCK, self.config.batches)))
+            loads = self.routing.block(self.rng, self.layer, min(BLOCK, self.config.batches))
+            block = _Block(self, loads, self.layer)
             self._blocks[self.layer] = block
         i = block.cursor
         block.cursor += 1
+        self._block, self._row = block, i
         self.loads = block.loads[i]
         self.order = block.order[i]
-        self._ema_step = block.ema_step[i]
-        self._native = block.native[i]
+        self._native = NativeStats(block.tokens[i], block.compute[i], block.largest[i])
         self._ratio = block.ratio[i]
-        self._head = block.head[i]
-        self._device_share = block.device_share[i]
-        self._write_obs()
+        self._bound = block.bounds[i]
+        self._write_obs(block.obs[i])
 
     def _free_memory(self) -> np.ndarray:
         self._held = np.fromiter((len(r) for r in self.replicas), dtype=np.int64, count=self.devices)
         used = self._static_weights + self._held * self.layer_model.memory.expert_bytes
         return np.clip(1.0 - used / self.layer_model.memory.capacity_bytes, 0.0, 1.0)
 
-    def _write_obs(self) -> None:
-        n, p = self.model.experts, self.devices
-        obs = self._obs
-        obs[: 2 * n] = self._head
-        obs[2 * n : 3 * n] = self._ema[self.layer]
-        k = 3 * n
-        h = self._history[self.layer]
-        obs[k : k + h.size] = h.ravel()
-        k += h.size
-        obs[k : k + p] = self._device_share
-        obs[k + p : k + 2 * p] = self._free
-        obs[k + 2 * p] = self.layer / max(1, self.layers - 1)
-        obs[k + 2 * p + 1] = min(1.0, self.batch / self.config.batches)
+    def _write_obs(self, row: np.ndarray) -> None:
+        """Complete the block's precomputed row with what the actions changed since (free memory, via replicas)."""
+        if self.config.replica_slots:
+            p = self.devices
+            k = 3 * self.model.experts + self.config.history * p + p
+            row[k : k + p] = self._free
+        self._obs = row
 
     def observation(self) -> np.ndarray:
         """The current decision's features (a copy; the buffer is reused)."""
@@ -280,17 +349,23 @@ class ModelBackend(Backend[np.ndarray, Any]):
 
     def apply(self, action: Any) -> Outcome:
         """Price the plan, keep replicas, record metrics and move to the next decision."""
-        plan = self.plan_for(action)
-        copies = self.copies_needed(plan)
-        cost = self.price(plan, copies, self.measured_compute_ms(plan))
-        self._keep_replicas(plan)
-        oom = self.oom_devices(cost)
-        self._step_ms.append(cost.step_ms)
-        self._peak = max(self._peak, cost.peak_bytes)
-        self._copied += cost.copied_experts
+        if self._fused:
+            sparse = self._fused_cost(int(action))
+            step_ms, compute_ms, a2a_ms = sparse.step_ms, np.array(sparse.compute_ms), sparse.a2a_ms
+            copied, oom = sparse.copied_experts, sparse.oom_devices
+            self._memory_rows.append(sparse)
+        else:
+            plan = self.plan_for(action)
+            cost = self.price(plan, self.copies_needed(plan), self.measured_compute_ms(plan))
+            self._keep_replicas(plan)
+            step_ms, compute_ms, a2a_ms = cost.step_ms, cost.compute_ms, cost.a2a_ms
+            copied, oom = cost.copied_experts, self.oom_devices(cost)
+            if cost.peak_bytes > self._peak:
+                self._peak = cost.peak_bytes
+        self._step_ms.append(step_ms)
+        self._copied += copied
         self._oom += oom
-        self._seen.append(self.loads)
-        self._remember()
+        self._bounds.append(self._bound)
         self.layer += 1
         if self.layer == self.layers:
             self.layer = 0
@@ -298,9 +373,36 @@ class ModelBackend(Backend[np.ndarray, Any]):
         done = self.batch >= self.config.batches
         if not done:
             self._next_batch()
-        signals = {"step_ms": cost.step_ms, "oom_devices": float(oom)}
-        events = {"step_ms": cost.step_ms, "compute_ms": cost.compute_ms, "a2a_ms": cost.a2a_ms}
+        signals = {"step_ms": step_ms, "oom_devices": float(oom)}
+        events = {"step_ms": step_ms, "compute_ms": compute_ms, "a2a_ms": a2a_ms}
         return Outcome(signals=signals, terminated=done, events=events)
+
+    def _fused_cost(self, action: int) -> SparseCost:
+        """LLEP's plan for a knobs action and its cost, in sparse form (same plan and cost as the general path)."""
+        knobs = knobs_of(action)
+        native = self._native
+        block = self._block
+        assert native is not None and block is not None
+        model = self.layer_model
+        if self._ratio < knobs.lam:
+            return model.sparse_cost(native, block.times[self._row], _none, [], {})
+        level = native.tokens[:]
+        capacity = int(knobs.alpha * sum(level) / self.devices)
+        if max(level) <= capacity:
+            return model.sparse_cost(native, block.times[self._row], _none, [], {})
+        queues = block.queues[self._row]
+        n, big = self.model.experts, block.big
+        takes, slices = assign_sparse(
+            level, capacity, knobs.min_chunk, lambda g: queues[g].tolist(), big, n, self.per_device
+        )
+
+        def untouched(device: int, visited: list[int]) -> int:
+            for key in queues[device].tolist():
+                if key % n not in visited:
+                    return big - key // n
+            return 0
+
+        return model.sparse_cost(native, block.times[self._row], untouched, takes, slices)
 
     def _keep_replicas(self, plan: Plan) -> None:
         slots = self.config.replica_slots
@@ -316,28 +418,29 @@ class ModelBackend(Backend[np.ndarray, Any]):
                     held.popitem(last=False)
         self._free = self._free_memory()
 
-    def _remember(self) -> None:
-        history = self._history[self.layer]
-        history[1:] = history[:-1]
-        history[0] = self._device_share
-        ema = self._ema[self.layer]
-        ema *= 0.75
-        ema += self._ema_step
-
     # --- results ---------------------------------------------------------------------------------------
     def metrics(self) -> dict[str, float]:
         """The episode's documented metrics."""
-        steps = np.asarray(self._step_ms) if self._step_ms else np.zeros(1)
-        copies = not self.config.replica_slots
-        bounds = self.layer_model.lower_bounds_ms(np.array(self._seen), copies) if self._seen else np.zeros(1)
+        steps = self._step_ms or [0.0]
+        bounds = self._bounds or [0.0]
         return {
-            "mean_step_time_ms": float(steps.mean()),
-            "p99_step_time_ms": float(np.percentile(steps, 99)),
-            "peak_memory_gib": self._peak / GIB,
+            "mean_step_time_ms": math.fsum(steps) / len(steps),
+            "p99_step_time_ms": _percentile(steps, 99.0),
+            "peak_memory_gib": self._peak_bytes() / GIB,
             "weights_moved_gib": self._copied * self.layer_model.memory.expert_bytes / GIB,
             "oom_count": float(self._oom),
-            "mean_bound_ms": float(bounds.mean()),
+            "mean_bound_ms": math.fsum(bounds) / len(bounds),
         }
+
+    def _peak_bytes(self) -> float:
+        """Peak per-device memory of the episode (steps priced in sparse form are evaluated now, in bulk)."""
+        rows = self._memory_rows
+        if not rows:
+            return self._peak
+        fused = self.layer_model.peak_bytes(
+            [r.tokens for r in rows], [r.largest for r in rows], [r.received for r in rows]
+        )
+        return max(self._peak, fused)
 
     def samples(self) -> dict[str, list[float]]:
         """Each step's layer time."""

@@ -20,6 +20,7 @@ Fitted to the packaged H100 measurements (`sysgym.envs.calibration`, sections `m
 
 from __future__ import annotations
 
+import functools
 import math
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -94,11 +95,32 @@ class ExpertCurve:
 
         Every slice of b <= tokens costs at least b * min over 0 < x <= tokens of slice_ms(x) / x. The curve is
         piecewise linear, so that ratio is monotone on each segment and its running minimum is taken over the
-        grid points and `tokens` itself.
+        grid points and `tokens` itself: the bound is min(slice_ms(t), r_i * t) with r_i the running minimum
+        over the measured points up to t's segment. That is piecewise linear too (`_min_work_grid`), so one
+        interpolation evaluates it.
         """
-        index = np.searchsorted(self.tokens[1:-1], tokens, side="right") - 1
-        grid = np.where(index >= 0, self.ratio_grid[np.clip(index, 0, None)], 1e30)
-        return np.minimum(self.slice_ms(tokens), grid * tokens)
+        xs, ys = self._min_work_grid
+        return np.interp(tokens, xs, ys)
+
+    @functools.cached_property
+    def _min_work_grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """Breakpoints of `min_work_ms`: the curve's grid plus, per segment, where the curve drops below r_i * t.
+
+        Below the first measured point the bound is the curve itself; on the segment from measured point i to
+        the next grid point it is min(curve, r_i * t), the minimum of two linear functions, which bends at most
+        once. It is continuous at the grid points because r_i already includes point i.
+        """
+        xs, ys, ratio = self.tokens.tolist(), self.slice_grid_ms.tolist(), self.ratio_grid.tolist()
+        points = [(0.0, 0.0)]
+        for i in range(1, len(xs) - 1):
+            left, right, r = xs[i], xs[i + 1], ratio[i - 1]
+            above_left, above_right = ys[i] - r * left, ys[i + 1] - r * right
+            points.append((left, min(ys[i], r * left)))
+            if above_left > 0 > above_right:
+                cross = left + above_left / (above_left - above_right) * (right - left)
+                points.append((cross, r * cross))
+        points.append((xs[-1], min(ys[-1], ratio[-1] * xs[-1])))
+        return np.array([x for x, _ in points]), np.array([y for _, y in points])
 
 
 def launch_overhead_ms(calibration: dict[str, Any]) -> float:

@@ -14,7 +14,11 @@ step = dispatch + max over devices (weight copies into or out of it + its expert
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,8 +53,7 @@ class StepCost:
     oom_devices: int
 
 
-@dataclass(frozen=True)
-class NativeStats:
+class NativeStats(NamedTuple):
     """Per-device sums of a batch under standard EP, precomputed per block of batches.
 
     Plain lists, because the hot path (`LayerModel.cost_from_native`) edits copies of them element by element.
@@ -64,6 +67,30 @@ class NativeStats:
     tokens: list[int]
     compute_ms: list[float]
     largest: list[int]
+
+
+class SparseCost(NamedTuple):
+    """What `LayerModel.sparse_cost` returns: the step's time and what the metrics need later.
+
+    Attributes:
+        step_ms: the layer's time.
+        compute_ms: [P] expert slices per device.
+        a2a_ms: dispatch plus combine.
+        tokens: [P] tokens each device computed.
+        largest: [P] largest slice per device.
+        received: [P] expert weights each device received.
+        copied_experts: weight copies made.
+        oom_devices: devices whose memory exceeds capacity.
+    """
+
+    step_ms: float
+    compute_ms: list[float]
+    a2a_ms: float
+    tokens: list[int]
+    largest: list[int]
+    received: list[int]
+    copied_experts: int
+    oom_devices: int
 
 
 @dataclass(frozen=True)
@@ -125,14 +152,19 @@ class LayerModel:
             copied = 0
         return self._finish(compute_ms, copy_ms, tokens, largest, resident, received, copied)
 
-    def native_stats(self, loads: np.ndarray) -> list[NativeStats]:
-        """`NativeStats` of each row of a block of loads int [B, N] (a handful of array operations per block)."""
+    def native_stats(
+        self, loads: np.ndarray, times: np.ndarray | None = None
+    ) -> tuple[list[list[int]], list[list[float]], list[list[int]]]:
+        """Per-device EP sums (tokens, compute, largest slice) of each row of loads int [B, N], as nested lists.
+
+        `times` float [B, N] is `curve.slice_ms(loads)` when the caller has it already. Row b's `NativeStats`
+        is `NativeStats(tokens[b], compute[b], largest[b])`.
+        """
         blocks = loads.reshape(len(loads), self.devices, -1)
-        tokens = blocks.sum(axis=2)
-        compute = self.curve.slice_ms(blocks).sum(axis=2)
-        largest = blocks.max(axis=2)
-        rows = zip(tokens.tolist(), compute.tolist(), largest.tolist(), strict=True)
-        return [NativeStats(t, c, m) for t, c, m in rows]
+        if times is None:
+            times = self.curve.slice_ms(loads)
+        compute = times.reshape(blocks.shape).sum(axis=2)
+        return blocks.sum(axis=2).tolist(), compute.tolist(), blocks.max(axis=2).tolist()
 
     def cost_from_native(
         self, plan: Plan, copies: np.ndarray | None, resident: np.ndarray, loads: np.ndarray, native: NativeStats
@@ -178,6 +210,95 @@ class LayerModel:
         copy = [max(r, s) * per_copy for r, s in zip(received, sent, strict=True)]
         return self._assemble(compute, copy, tokens, largest, held, received, sum(received))
 
+    def sparse_cost(
+        self,
+        native: NativeStats,
+        loads_ms: np.ndarray,
+        untouched_max: Callable[[int, list[int]], int],
+        takes: list[tuple[int, int, int]],
+        slices: dict[tuple[int, int], int],
+    ) -> SparseCost:
+        """`cost_from_native` of LLEP's sparse result (`llep.assign_sparse`), no replicas, every slice copying.
+
+        The model backend's hot path for knobs actions: no Plan arrays are built and no StepCost either. Memory
+        is only bounded here (the exact per-device check runs when the bound exceeds capacity); the peak is
+        computed when the episode's metrics ask for it (`peak_bytes`).
+
+        Args:
+            native: the batch's EP sums.
+            loads_ms: slice time of each expert's whole load (the batch's `curve.slice_ms(loads)`).
+            untouched_max: (device, experts LLEP visited there) -> the largest load among its other experts (0 if
+                none). They are usually its largest ones, but not on a device that a forced spill overloaded.
+            takes: (expert, native share, load) of each expert LLEP visited.
+            slices: {(expert, device): tokens} off-native slices.
+        """
+        p, per_device, per_copy, byte_ms, collective, base, pair, slice_, expert, capacity = self._constants
+        compute = native.compute_ms[:]
+        tokens = native.tokens[:]
+        received = [0] * p
+        if not takes:
+            largest = native.largest
+            worst = max(compute)
+        else:
+            one = self.curve.one_ms
+            largest = native.largest[:]
+            visited: dict[int, list[int]] = {}
+            top = [0] * p
+            for e, take, load in takes:
+                d = e // per_device
+                compute[d] += one(take) - float(loads_ms[e])
+                tokens[d] += take - load
+                visited.setdefault(d, []).append(e)
+                if take > top[d]:
+                    top[d] = take
+            for d, experts in visited.items():
+                rest = untouched_max(d, experts)
+                largest[d] = top[d] if top[d] > rest else rest
+            sent = [0] * p
+            for (e, d), t in slices.items():
+                compute[d] += one(t)
+                tokens[d] += t
+                if t > largest[d]:
+                    largest[d] = t
+                received[d] += 1
+                sent[e // per_device] += 1
+            worst = max([c + (r if r > s else s) * per_copy for c, r, s in zip(compute, received, sent, strict=True)])
+        top_tokens = max(tokens)
+        busiest = max(top_tokens * (p - 1) / p, (sum(tokens) - min(tokens)) / p)
+        a2a = 2.0 * (busiest * byte_ms + collective)
+        oom = 0
+        if base + max(received) * expert + top_tokens * pair + max(largest) * slice_ > capacity:
+            memory = self._memory(tokens, largest, [0] * p, received)
+            oom = sum(1 for m in memory if m > capacity)
+        return SparseCost(a2a + worst, compute, a2a, tokens, largest, received, len(slices), oom)
+
+    @functools.cached_property
+    def _constants(self) -> tuple[int, int, float, float, float, float, float, float, float, float]:
+        """Scalars `sparse_cost` reads every step, looked up once."""
+        mem, fabric = self.memory, self.fabric
+        return (
+            self.devices,
+            self.per_device,
+            mem.expert_bytes / fabric.bytes_per_ms,
+            self.token_bytes / fabric.bytes_per_ms,
+            fabric.collective_ms,
+            self.per_device * mem.expert_bytes,
+            mem.pair_bytes,
+            mem.slice_bytes,
+            mem.expert_bytes,
+            mem.capacity_bytes,
+        )
+
+    def peak_bytes(self, tokens: list[list[int]], largest: list[list[int]], received: list[list[int]]) -> float:
+        """The largest per-device memory over steps priced by `sparse_cost` (rows of per-device lists)."""
+        mem = self.memory
+        memory = (
+            (self.experts // self.devices + np.array(received)) * mem.expert_bytes
+            + np.array(tokens) * mem.pair_bytes
+            + np.array(largest) * mem.slice_bytes
+        )
+        return float(memory.max())
+
     def _finish(
         self,
         compute_ms: np.ndarray,
@@ -209,17 +330,8 @@ class LayerModel:
         copied: int,
     ) -> StepCost:
         """The step's totals from per-device lists (plain Python: P is small and this runs every step)."""
-        p = self.devices
-        mem = self.memory
-        busiest = max(max(tokens) * (p - 1) / p, (sum(tokens) - min(tokens)) / p)
-        a2a = 2.0 * (busiest * self.token_bytes / self.fabric.bytes_per_ms + self.fabric.collective_ms)
-        native, expert, pair, slice_ = self.per_device, mem.expert_bytes, mem.pair_bytes, mem.slice_bytes
-        memory = [
-            (native + h + r) * expert + t * pair + m * slice_
-            for h, r, t, m in zip(resident, received, tokens, largest, strict=True)
-        ]
-        step = a2a + max(c + k for c, k in zip(compute, copy, strict=True))
-        capacity = mem.capacity_bytes
+        step, a2a, memory = self._totals(compute, copy, tokens, largest, resident, received)
+        capacity = self.memory.capacity_bytes
         return StepCost(
             step,
             np.array(compute),
@@ -232,6 +344,33 @@ class LayerModel:
             sum(1 for m in memory if m > capacity),
         )
 
+    def _totals(
+        self,
+        compute: list[float],
+        copy: list[float],
+        tokens: list[int],
+        largest: list[int],
+        resident: list[int],
+        received: list[int],
+    ) -> tuple[float, float, list[float]]:
+        """Step time, all-to-all time and per-device memory from per-device lists."""
+        p = self.devices
+        fabric = self.fabric
+        busiest = max(max(tokens) * (p - 1) / p, (sum(tokens) - min(tokens)) / p)
+        a2a = 2.0 * (busiest * self.token_bytes / fabric.bytes_per_ms + fabric.collective_ms)
+        step = a2a + max(map(operator.add, compute, copy))
+        return step, a2a, self._memory(tokens, largest, resident, received)
+
+    def _memory(self, tokens: list[int], largest: list[int], resident: list[int], received: list[int]) -> list[float]:
+        """Per-device memory: native, resident and received weights, routed tokens, the largest slice."""
+        mem = self.memory
+        expert, pair, slice_ = mem.expert_bytes, mem.pair_bytes, mem.slice_bytes
+        native = self.experts // self.devices
+        return [
+            (native + h + r) * expert + t * pair + m * slice_
+            for h, r, t, m in zip(resident, received, tokens, largest, strict=True)
+        ]
+
     @property
     def per_device(self) -> int:
         """Native experts per device."""
@@ -241,8 +380,8 @@ class LayerModel:
         """`lower_bounds_ms` of one batch."""
         return float(self.lower_bounds_ms(loads[None, :], copies)[0])
 
-    def lower_bounds_ms(self, loads: np.ndarray, copies: bool = True) -> np.ndarray:
-        """Times no plan can beat, for loads int [batches, N].
+    def lower_bounds_ms(self, loads: np.ndarray, copies: bool = True, times: np.ndarray | None = None) -> np.ndarray:
+        """Times no plan can beat, for loads int [batches, N] (`times`: their `curve.slice_ms`, if known).
 
         The all-to-all is smallest when every device computes total / P tokens. On top of it the slowest device
         takes at least the larger of two bounds:
@@ -251,15 +390,17 @@ class LayerModel:
           does at least the sum of those over P;
         * a device's own experts: if device g ships k of its experts (wholly or in part) elsewhere, it still
           computes every other native expert whole and sends at least k weight copies, so its time is at least
-          min over k of (native work - its k largest experts' work + k * copy time). With resident replicas
-          allowed (`copies=False`) the copy term is dropped.
+          min over k of (native work - its k largest experts' work + k * copy time). That minimum ships exactly
+          the experts whose work exceeds the copy time, so it is native work - sum of (work - copy)+. With
+          resident replicas allowed (`copies=False`) the copy term is dropped.
         """
         p = self.devices
+        if times is None:
+            times = self.curve.slice_ms(loads)
         work = self.curve.min_work_ms(loads).sum(axis=1) / p
-        whole = np.sort(self.curve.slice_ms(loads.reshape(len(loads), p, -1)), axis=2)[:, :, ::-1]
-        shipped = np.concatenate([np.zeros((len(loads), p, 1)), np.cumsum(whole, axis=2)], axis=2)
+        whole = times.reshape(len(loads), p, -1)
         copy_ms = self.memory.expert_bytes / self.fabric.bytes_per_ms if copies else 0.0
-        own = (whole.sum(axis=2, keepdims=True) - shipped + copy_ms * np.arange(whole.shape[2] + 1)).min(axis=2)
+        own = whole.sum(axis=2) - np.maximum(whole - copy_ms, 0.0).sum(axis=2)
         busiest = loads.sum(axis=1) / p * (p - 1) / p
         a2a = 2.0 * (busiest * self.token_bytes / self.fabric.bytes_per_ms + self.fabric.collective_ms)
         return a2a + np.maximum(work, own.max(axis=1))

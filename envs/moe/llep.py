@@ -9,6 +9,7 @@ exactly while costing a few Python iterations per batch instead of N.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,43 +153,81 @@ def _assign(
     capacity = int(knobs.alpha * total / devices)
     if max(level) <= capacity:
         return native_plan(placed)
-    negated = (-placed).tolist()
+    n = loads.size
+    big = int(placed.max()) + 1
+    keys = ((big - placed) * n + np.arange(n)).reshape(devices, per_device)
+    queues = np.sort(keys, axis=1)
+    takes, slices = assign_sparse(level, capacity, knobs.min_chunk, lambda g: queues[g].tolist(), big, n, per_device)
     keep = placed.copy()
-    # Experts are visited in global LPT order, i.e. by the key (-load, id); a device's queue is built the
-    # first time it is overloaded, and keys at or before the current one were placed natively already.
-    queues: dict[int, list[tuple[int, int]]] = {}
+    for expert, take, _ in takes:
+        keep[expert] = take
+    return _from_slices(keep, slices, tuple(t[0] for t in takes))
+
+
+def assign_sparse(
+    level: list[int],
+    capacity: int,
+    min_chunk: int,
+    queue_of: Callable[[int], list[int]],
+    big: int,
+    experts: int,
+    per_device: int,
+) -> tuple[list[tuple[int, int, int]], dict[tuple[int, int], int]]:
+    """LLEP's assignment (paper steps 2-4) in sparse form: the experts it visits and the slices it ships.
+
+    Experts are visited in global LPT order, i.e. by the key (-load, id), encoded as the integer
+    `(big - load) * experts + id` (`big` exceeds every load, so a key below `big * experts` has load > 0).
+    `queue_of(g)` returns device g's keys sorted ascending; it is asked only for devices that overload, the
+    first time they do. Keys at or before the current one were placed natively already.
+
+    Args:
+        level: assigned plus pending load per device (updated in place).
+        capacity: alpha * total / P, rounded down.
+        min_chunk: m.
+        queue_of: device -> its experts' keys, ascending.
+        big: a bound above every load.
+        experts: N.
+        per_device: N / P.
+
+    Returns:
+        (expert, native share, load) of every visited expert in visiting order, and {(expert, device): tokens}
+        of the off-native slices.
+    """
+    devices = len(level)
+    queues: dict[int, list[int]] = {}
     position = [0] * devices
     slices: dict[tuple[int, int], int] = {}
-    touched: list[int] = []
-    current = (-(1 << 62), -1)
-    while True:
-        best: tuple[int, int] | None = None
+    takes: list[tuple[int, int, int]] = []
+    limit = big * experts
+    current = -1
+    # The devices over capacity: a visit can only bring its own device down, and only a forced spill can push
+    # another device over, after which the set is recomputed.
+    over = [g for g in range(devices) if level[g] > capacity]
+    while over:
+        best = limit
         best_device = -1
-        for g in range(devices):
-            if level[g] <= capacity:
-                continue
+        for g in over:
             queue = queues.get(g)
             if queue is None:
-                base = g * per_device
-                pairs = zip(negated[base : base + per_device], range(base, base + per_device), strict=True)
-                queue = sorted(pair for pair in pairs if pair[0] < 0)
-                queues[g] = queue
+                queue = queues[g] = queue_of(g)
             p = position[g] = bisect_right(queue, current, position[g])
-            if p < len(queue) and (best is None or queue[p] < best):
+            if p < per_device and queue[p] < best:
                 best, best_device = queue[p], g
-        if best is None:
+        if best_device < 0:
             break
         position[best_device] += 1
         current = best
-        load, expert = -best[0], best[1]
+        load, expert = big - best // experts, best % experts
         room = capacity - (level[best_device] - load)
         take = room if room > 0 else 0
-        keep[expert] = take
-        touched.append(expert)
+        takes.append((expert, take, load))
         remainder = load - take
         level[best_device] -= remainder
-        _spill(expert, best_device, remainder, level, capacity, knobs.min_chunk, slices)
-    return _from_slices(keep, slices, tuple(touched))
+        if remainder > 0 and _spill(expert, best_device, remainder, level, capacity, min_chunk, slices):
+            over = [g for g in range(devices) if level[g] > capacity]
+        elif level[best_device] <= capacity:
+            over.remove(best_device)
+    return takes, slices
 
 
 def _spill(
@@ -199,19 +238,33 @@ def _spill(
     capacity: int,
     min_chunk: int,
     slices: dict[tuple[int, int], int],
-) -> None:
-    """Paper Alg. 3: chunks to the least-loaded other devices; a remainder nobody can take goes to the lightest."""
-    ids = [o for o in range(len(level)) if o != home]
+) -> bool:
+    """Paper Alg. 3: chunks to the least-loaded other devices; a remainder nobody can take goes to the lightest.
+
+    The paper scans the other devices in (level, id) order for the first whose room c = min(remainder,
+    capacity - level) is at least m or the whole remainder, else forces the remainder onto the first. A device
+    qualifies exactly when its level is at most capacity - min(remainder, m), which is monotone in level, so
+    the first device in that order qualifies whenever any does: the target is always the least-loaded one.
+
+    Returns:
+        Whether a forced remainder pushed a device over capacity (the caller's set of overloaded devices grows).
+    """
+    devices = range(len(level))
+    forced = False
+    own = level[home]
+    level[home] = 1 << 62  # never the least loaded while its expert spills
     while remainder > 0:
-        # A stable sort of ascending ids by level alone orders by (level, id).
-        others = sorted(ids, key=level.__getitem__)
-        target = others[0]
-        chunk = remainder
-        for o in others:
-            c = min(remainder, capacity - level[o])
-            if c >= min_chunk or c == remainder:
-                target, chunk = o, c
-                break
+        # min() keeps the first of equal levels, and ids ascend, so this is the least (level, id).
+        target = min(devices, key=level.__getitem__)
+        room = capacity - level[target]
+        if min_chunk <= room < remainder:
+            chunk = room
+        else:
+            chunk = remainder
+            forced = forced or room < remainder
         level[target] += chunk
-        slices[(expert, target)] = slices.get((expert, target), 0) + chunk
+        key = (expert, target)
+        slices[key] = slices.get(key, 0) + chunk
         remainder -= chunk
+    level[home] = own
+    return forced

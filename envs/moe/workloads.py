@@ -52,8 +52,12 @@ class Routing(ABC):
         """
 
 
-def sample_counts(rng: np.random.Generator, total: int, probs: np.ndarray) -> np.ndarray:
+def sample_counts(
+    rng: np.random.Generator, total: int, probs: np.ndarray, shape: tuple[int, int] | None = None
+) -> np.ndarray:
     """Router counts around `total * probs` rows, each row summing to `total` exactly.
+
+    `shape` ([rows, N]) is given when `probs` is a single row that every row shares.
 
     Each expert's count is binomial(total, p); with thousands of tokens per expert the normal approximation
     (mean total p, variance total p (1 - p)) is accurate and vectorises over a block, where numpy's multinomial
@@ -61,12 +65,20 @@ def sample_counts(rng: np.random.Generator, total: int, probs: np.ndarray) -> np
     sums, so each count is within one token of its scaled value and every row sums to `total` exactly.
     """
     mean = total * probs
-    draws = np.maximum(mean + np.sqrt(mean * (1.0 - probs)) * rng.standard_normal(probs.shape), 0.0)
+    draws = rng.standard_normal(shape or probs.shape)
+    draws *= np.sqrt(mean * (1.0 - probs))
+    draws += mean
+    np.maximum(draws, 0.0, out=draws)
     sums = draws.sum(axis=1, keepdims=True)
-    scaled = np.where(sums > 0, draws * (total / np.where(sums > 0, sums, 1.0)), mean)
-    running = np.rint(np.cumsum(scaled, axis=1)).astype(np.int64)
+    if (sums > 0).all():
+        draws *= total / sums
+    else:
+        draws = np.where(sums > 0, draws * (total / np.where(sums > 0, sums, 1.0)), mean)
+    running = np.rint(np.cumsum(draws, axis=1)).astype(np.int64)
     running[:, -1] = total
-    return np.diff(running, axis=1, prepend=0)
+    counts = running.copy()
+    counts[:, 1:] -= running[:, :-1]
+    return counts
 
 
 class Balanced(Routing):
@@ -81,7 +93,7 @@ class Balanced(Routing):
 
     def block(self, rng: np.random.Generator, layer: int, count: int) -> np.ndarray:
         """Router noise around even loads."""
-        return sample_counts(rng, self.total, np.broadcast_to(self.probs, (count, self.probs.size)))
+        return sample_counts(rng, self.total, self.probs, (count, self.probs.size))
 
 
 class Hot(Routing):
@@ -105,7 +117,7 @@ class Hot(Routing):
 
     def block(self, rng: np.random.Generator, layer: int, count: int) -> np.ndarray:
         """Router noise around the scenario's expected loads."""
-        return sample_counts(rng, self.total, np.broadcast_to(self.probs[layer], (count, self.experts)))
+        return sample_counts(rng, self.total, self.probs[layer], (count, self.experts))
 
 
 class Drift(Routing):
@@ -125,50 +137,49 @@ class Drift(Routing):
         self.hot_sets = np.zeros((layers, self.HOT), dtype=np.int64)
         self.decay = self.RATIO ** np.arange(self.HOT)
 
-    def _draws(self, rng: np.random.Generator, count: int) -> list[list[int]]:
-        """`count` candidate hot sets, drawn together (one generator call for the block)."""
-        tries = 2 * self.HOT
-        u = rng.random((count, 1 + 2 * tries))
-        first = (u[:, 0] * self.experts).astype(np.int64)
-        home = first - first % self.per_device
-        local = u[:, 1 : 1 + tries] < self.COLOCATE if self.per_device > 1 else np.zeros((count, tries), dtype=bool)
-        picks = np.where(
-            local,
-            home[:, None] + (u[:, 1 + tries :] * self.per_device).astype(np.int64),
-            (u[:, 1 + tries :] * self.experts).astype(np.int64),
-        )
+    def _draws(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """`count` candidate hot sets int64 [count, HOT], drawn together (one generator call for the block).
+
+        Each set is its first expert followed by the first distinct picks in order (a pick is on the first's
+        device with probability COLOCATE); the rare row with too few distinct picks is completed by uniform
+        draws.
+        """
+        tries, hot, colocate = 2 * self.HOT, self.HOT, self.COLOCATE if self.per_device > 1 else 0.0
+        n, per = self.experts, self.per_device
         sets = []
-        for f, row in zip(first.tolist(), picks.tolist(), strict=True):
-            chosen = [f]
-            for e in row:
+        # Plain Python per row: a set needs three or four picks, far fewer array operations than rows.
+        for u in rng.random((count, 1 + 2 * tries)).tolist():
+            first = int(u[0] * n)
+            home = first - first % per
+            chosen = [first]
+            for k in range(1, 1 + tries):
+                e = home + int(u[k + tries] * per) if u[k] < colocate else int(u[k + tries] * n)
                 if e not in chosen:
                     chosen.append(e)
-                    if len(chosen) == self.HOT:
+                    if len(chosen) == hot:
                         break
-            while len(chosen) < self.HOT:
-                e = int(rng.integers(self.experts))
+            while len(chosen) < hot:
+                e = int(rng.integers(n))
                 if e not in chosen:
                     chosen.append(e)
             sets.append(chosen)
-        return sets
+        return np.array(sets, dtype=np.int64).reshape(count, hot)
 
     def reset(self, rng: np.random.Generator) -> None:
         """Every layer starts with its own hot set."""
-        self.hot_sets[:] = np.array(self._draws(rng, len(self.hot_sets)), dtype=np.int64)
+        self.hot_sets[:] = self._draws(rng, len(self.hot_sets))
 
     def block(self, rng: np.random.Generator, layer: int, count: int) -> np.ndarray:
         """Move the hot set (or keep it) batch by batch, then draw the block's loads."""
         draws = rng.random((count, 2))
         fresh = self._draws(rng, count)
-        current = self.hot_sets[layer].tolist()
-        sets = []
-        for keep, candidate in zip(draws[:, 0].tolist(), fresh, strict=True):
-            if keep >= self.KEEP:
-                current = candidate
-            sets.append(current)
-        hot = np.array(sets, dtype=np.int64)
+        # Batch i uses the candidate of the last batch j <= i that moved the set, or the previous hot set.
+        moved = np.maximum.accumulate(np.where(draws[:, 0] >= self.KEEP, np.arange(count), -1))
+        hot = np.where((moved >= 0)[:, None], fresh[np.maximum(moved, 0)], self.hot_sets[layer])
         self.hot_sets[layer] = hot[-1]
-        weights = np.exp(self.NOISE * rng.standard_normal((count, self.experts)))
+        weights = rng.standard_normal((count, self.experts))
+        weights *= self.NOISE
+        np.exp(weights, out=weights)
         rows = np.arange(count)[:, None]
         weights[rows, hot] = 0.0
         shares = (self.LOW + (self.HIGH - self.LOW) * draws[:, 1:2]) * self.decay[None, :]
