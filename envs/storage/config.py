@@ -17,6 +17,7 @@ HSS_CONFIGS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
 }
 
 PLACEMENT_RULES = ("slow", "fast", "fast-first", "cde", "hps", "archivist", "rnn-hss", "oracle")
+REWARDS = ("latency", "sibyl")
 MIGRATION_RULES = ("none", "lru-watermark", "promote-k1", "promote-k2", "heat-hysteresis", "hps", "rnn-hss", "oracle")
 
 
@@ -39,7 +40,8 @@ class StorageConfig:
         migration_interval: requests between two migration decisions (K).
         candidates: length of each migration candidate list (hot-on-slow, cold-on-fast).
         heat_half_life: requests over which a page's heat halves.
-        migration_cost: weight of the device time migrations use in the reward (on top of their queueing).
+        migration_cost: weight of the device time migrations use in the latency reward (on top of queueing).
+        reward: latency (minus normalised latency plus migration time) or sibyl (Sibyl's 0.1/L_ms - n_evict^0.09).
         candidate_order: heat (default) or next-use (future knowledge; only the Oracle baseline sets it).
         placement_policy: heuristic that places writes in HybridStorage-Migration-v0.
         migration_policy: heuristic that migrates in HybridStorage-Placement-v0.
@@ -62,6 +64,7 @@ class StorageConfig:
     candidates: int = 8
     heat_half_life: int = 1000
     migration_cost: float = 1.0
+    reward: str = "latency"
     candidate_order: str = "heat"
     placement_policy: str = "cde"
     migration_policy: str = "lru-watermark"
@@ -87,6 +90,8 @@ class StorageConfig:
         require(1 <= self.candidates <= 64, "candidates must be in [1, 64]")
         require(self.heat_half_life >= 1, "heat_half_life must be >= 1")
         require(self.migration_cost >= 0.0, "migration_cost must be >= 0")
+        if self.reward not in REWARDS:
+            raise UnknownNameError("storage reward", self.reward, REWARDS)
         require(self.candidate_order in ("heat", "next-use"), "candidate_order must be heat or next-use")
         if self.placement_policy not in PLACEMENT_RULES:
             raise UnknownNameError("placement policy", self.placement_policy, PLACEMENT_RULES)

@@ -13,9 +13,11 @@ order of every non-slowest device is an `OrderedDict`.
 from __future__ import annotations
 
 import math
+import operator
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
+from itertools import islice
 from typing import Any, Protocol
 
 import gymnasium as gym
@@ -25,6 +27,7 @@ from sysgym.envs.core.backend import Backend, Outcome
 from sysgym.envs.core.errors import InvalidActionError
 from sysgym.envs.storage.config import StorageConfig
 from sysgym.envs.storage.devices import DeviceSpec, resolve
+from sysgym.envs.storage.rewards import SIBYL_EVICT_EXPONENT, SIBYL_LATENCY_FLOOR_US
 from sysgym.envs.storage.workloads import Workload, load
 
 MODES = ("joint", "placement", "migration")
@@ -32,6 +35,7 @@ NEVER = math.inf
 ORACLE_HORIZON = 2_000  # requests over which the Oracle counts a page's future accesses
 _LOG_COUNT = math.log1p(1024.0)
 _LOG_HEAT = math.log1p(64.0)
+AGE_TABLE = 4096  # ages (in requests) whose decay factor and recency feature are tabulated
 _LOG_BACKLOG = math.log1p(1e6)
 
 
@@ -46,8 +50,8 @@ class StorageIO(Protocol):
         """Move a run of pages; the device time it used, microseconds."""
         ...
 
-    def backlog_us(self, device: int, now: float) -> float:
-        """Queueing delay a request arriving now would see."""
+    def backlogs(self, now: float) -> list[float]:
+        """Queueing delay a request arriving now would see on every device."""
         ...
 
     def close(self) -> None:
@@ -101,8 +105,11 @@ class StorageCore(Backend[np.ndarray, int]):
         self._io_factory = io_factory
         self._place_rule = placement_rule
         self._mig_rule = migration_rule
-        n_levels = len(self.levels)
+        n_levels = self._n_levels = len(self.levels)
         self._pairs = n_levels * n_levels
+        # Migration levels that fit a candidate list of each length (the mask's promote / evict extent).
+        self._levels_within = [sum(1 for x in self.levels if x <= k) for k in range(config.candidates + 1)]
+        self._sibyl = config.reward == "sibyl"
         sizes = {"joint": self.n_devices * self._pairs, "placement": self.n_devices, "migration": self._pairs}
         self.action_space = gym.spaces.Discrete(sizes[mode])
         self.obs_dim = 12 + 2 * self.n_devices + 4 * config.candidates
@@ -112,6 +119,7 @@ class StorageCore(Backend[np.ndarray, int]):
         self.page_bytes = config.page_kib * 1024
         self._decay = 0.5 ** (1.0 / config.heat_half_life)
         self._no_candidates = [0.0] * (4 * config.candidates)
+        self._decay_table = [self._decay**k for k in range(AGE_TABLE)]
         self._masks: dict[tuple[bool, bool, int, int], np.ndarray] = {}
         self._all_valid = np.ones(sizes[mode], bool)
         self.view = StorageView(self)
@@ -136,20 +144,22 @@ class StorageCore(Backend[np.ndarray, int]):
         self.used = [0] * self.n_devices
         self.index = 0
         self.n_requests = len(w)
+        self._span = span = math.log1p(self.n_requests)
+        self._recency_table = [math.log1p(k) / span for k in range(AGE_TABLE)]
+        sizes = {b: min(math.log2(b / 4096.0 + 1.0) / 8.0, 1.0) for b in set(w.nbytes)}
+        self._size_feature = [sizes[b] for b in w.nbytes]
         self.latencies: list[float] = []
         self.recent: list[int] = []
         self.promote: list[int] = []
         self.evict: list[int] = []
-        self.fast_pages = self.total_pages = self.migrated_pages = self.evicted_pages = 0
-        self.migration_us = 0.0
-        self.max_end = 0.0
-        self.prev_start = self.prev_end = -(10**9)
+        self.fast_pages = self.migrated_pages = self.evicted_pages = self.demoted_pages = 0
+        self.prev_end = -(10**9)
         self.spatial = 0
         self.hit_ema = 0.0
         self.lat_ema = 0.0
         self.need_place = self.need_mig = self.rule_place = self.rule_mig = False
         self._next: tuple[list[int], list[int]] | None = None
-        self._lat_sum = self._mig_sum = 0.0
+        self._mig_sum = self._evict_term = 0.0
         seed = int(rng.integers(2**31))
         self._place_rule.reset(seed)
         self._mig_rule.reset(seed + 1)
@@ -161,13 +171,14 @@ class StorageCore(Backend[np.ndarray, int]):
         writes, every = self.w.is_write, self.config.migration_interval
         times = self.w.t_us
         learner_places, learner_migrates = self.mode != "migration", self.mode != "placement"
+        serve_read = self._serve_read
         n = self.n_requests
         i = self.index
         while i < n:
             place = writes[i]
             mig = i > 0 and i % every == 0
             if not place and not mig:  # a plain read: nothing to decide
-                self._serve(-1, times[i])
+                serve_read(times[i])
                 i = self.index = i + 1
                 continue
             learner_place = place and learner_places
@@ -187,9 +198,11 @@ class StorageCore(Backend[np.ndarray, int]):
         """Run the heuristic half of the decision at the current request, serve it, then migrate.
 
         Migrations (and capacity evictions) are background work issued once the foreground request is queued,
-        so they delay the requests that follow, not the one that triggered them.
+        so they delay the requests that follow, not the one that triggered them. Pages this request sends down a
+        tier (capacity evictions and evict decisions) feed Sibyl's eviction term.
         """
-        t = self.w.t_us[self.index]
+        i = self.index
+        t = self.w.t_us[i]
         if self.rule_mig:
             self._candidates()
             promote, evict = self._mig_rule.migrate(self.view)
@@ -197,104 +210,160 @@ class StorageCore(Backend[np.ndarray, int]):
             device = self._place_rule.place(self.view)
             if not 0 <= device < self.n_devices:
                 raise InvalidActionError(f"placement heuristic chose device {device}")
-        self._serve(device, t)
+        demoted = self.demoted_pages
+        if self.w.is_write[i]:
+            self._serve_write(device, t)
+        else:
+            self._serve_read(t)
         if promote or evict:
             self._migrate(promote, evict, t)
-        self.index += 1
+        if self.demoted_pages != demoted:
+            self._evict_term += (self.demoted_pages - demoted) ** SIBYL_EVICT_EXPONENT
+        self.index = i + 1
 
     def apply(self, action: int) -> Outcome:
         """Enact the learner's decision at the current request and run to the next decision."""
         if self.done:  # a workload with no decision for this learner ended during reset
-            return Outcome({"latency_us": 0.0, "migration_us": 0.0, "ref_us": self.ref_us}, terminated=True)
+            self._mig_sum = self._evict_term = 0.0
+            return Outcome(self._signals([]), terminated=True)
         a = int(action)
-        n_levels = len(self.levels)
         if self.mode == "joint":
             device, rest = divmod(a, self._pairs)
         elif self.mode == "placement":
             device, rest = a, 0
         else:
             device, rest = -1, a
-        promote, evict = divmod(rest, n_levels)
-        self._lat_sum = self._mig_sum = 0.0
+        promote, evict = divmod(rest, self._n_levels)
+        latencies = self.latencies
+        first = len(latencies)
+        self._mig_sum = self._evict_term = 0.0
         self._decide_and_serve(device if self.need_place else -1, promote, evict)
         self._advance()
-        signals = {"latency_us": self._lat_sum, "migration_us": self._mig_sum, "ref_us": self.ref_us}
-        return Outcome(signals, terminated=self.done)
+        return Outcome(self._signals(latencies[first:]), terminated=self.done)
+
+    def _signals(self, served: list[float]) -> dict[str, float]:
+        """What the rewards need from the requests served this step (Sibyl's terms only when it is chosen)."""
+        signals = {"latency_us": sum(served), "migration_us": self._mig_sum, "ref_us": self.ref_us}
+        if self._sibyl:
+            floor = SIBYL_LATENCY_FLOOR_US
+            signals["inv_latency_ms"] = sum(1000.0 / (x if x > floor else floor) for x in served)
+            signals["evict_term"] = self._evict_term
+        return signals
 
     # -- serving ---------------------------------------------------------------------------------------------
-    def _serve(self, device: int, t: float) -> None:
+    def _serve_write(self, device: int, t: float) -> None:
+        """Place every page of the current write on `device` (remapping re-written pages) and serve it there."""
         w, i = self.w, self.index
-        start, n, nbytes = w.start[i], w.npages[i], w.nbytes[i]
-        loc, count, last, heat, lru, used = self.loc, self.count, self.last, self.heat, self.lru, self.used
+        start, n = w.start[i], w.npages[i]
+        end = start + n
+        loc, count, last, heat, used, lru = self.loc, self.count, self.last, self.heat, self.used, self.lru
         slowest = self.n_devices - 1
         decay = self._decay
-        recent = self.recent
-        end = start + n
+        dst_lru = lru[device] if device < slowest else None
+        added = 0
+        for p in range(start, end):
+            lp = last[p]
+            heat[p] = heat[p] * decay ** (i - lp) + 1.0 if lp >= 0 else 1.0
+            last[p] = i
+            count[p] += 1
+            old = loc[p]
+            if old == device:
+                if dst_lru is not None:
+                    dst_lru.move_to_end(p)
+                continue
+            if old >= 0:
+                used[old] -= 1
+                if old < slowest:
+                    del lru[old][p]
+            loc[p] = device
+            added += 1
+            if dst_lru is not None:
+                dst_lru[p] = None
+        used[device] += added
+        if device > 0:
+            self.recent.extend(range(start, end))
         io = self.io
         assert io is not None
-        if w.is_write[i]:
-            for p in range(start, end):
-                lp = last[p]
-                heat[p] = heat[p] * decay ** (i - lp) + 1.0 if lp >= 0 else 1.0
-                last[p] = i
-                count[p] += 1
-                old = loc[p]
-                if old == device:
-                    if device < slowest:
-                        lru[device].move_to_end(p)
-                    continue
-                if old >= 0:
-                    used[old] -= 1
-                    if old < slowest:
-                        del lru[old][p]
-                loc[p] = device
-                used[device] += 1
-                if device < slowest:
-                    lru[device][p] = None
-            if device > 0:
-                recent.extend(range(start, end))
-            latency = io.serve(t, device, True, start, n, nbytes)
-            if device < slowest and used[device] > self.capacity[device]:
-                self._force_evict(device, t)
-            fast = n if device == 0 else 0
-        else:
-            initial = self.initial_device
-            first = loc[start]
-            if first < 0:
-                first = initial
-            mixed = False
-            fast = 0
-            for p in range(start, end):
-                lp = last[p]
-                heat[p] = heat[p] * decay ** (i - lp) + 1.0 if lp >= 0 else 1.0
-                last[p] = i
-                count[p] += 1
-                d = loc[p]
-                if d < 0:
-                    d = loc[p] = initial
-                    used[initial] += 1
-                    if initial < slowest:
-                        lru[initial][p] = None
-                elif d < slowest:
-                    lru[d].move_to_end(p)
-                if d == 0:
-                    fast += 1
-                else:
-                    recent.append(p)
-                if d != first:
-                    mixed = True
-            if mixed:
-                latency = self._split_read(t, start, end, nbytes / n)
-            else:
-                latency = io.serve(t, first, False, start, n, nbytes)
-        self.fast_pages += fast
-        self.total_pages += n
+        latency = io.serve(t, device, True, start, n, w.nbytes[i])
+        if dst_lru is not None and used[device] > self.capacity[device]:
+            self._force_evict(device, t)
+        hit = 1.0 if device == 0 else 0.0
+        if device == 0:
+            self.fast_pages += n
         self.latencies.append(latency)
-        self._lat_sum += latency
-        if t + latency > self.max_end:
-            self.max_end = t + latency
         self.spatial = self.spatial + 1 if abs(start - self.prev_end) <= 5 else 0
-        self.prev_start, self.prev_end = start, end
+        self.prev_end = end
+        self.hit_ema += 0.01 * (hit - self.hit_ema)
+        self.lat_ema += 0.01 * (latency - self.lat_ema)
+
+    def _serve_read(self, t: float) -> None:
+        """Serve the current read where its pages are (never-touched pages are on the initial device)."""
+        w, i = self.w, self.index
+        start, n = w.start[i], w.npages[i]
+        end = start + n
+        loc, count, last, heat = self.loc, self.count, self.last, self.heat
+        slowest = self.n_devices - 1
+        decay = self._decay
+        initial = self.initial_device
+        io = self.io
+        assert io is not None
+        if n == 1:  # most requests: one page, no run splitting
+            lp = last[start]
+            heat[start] = heat[start] * decay ** (i - lp) + 1.0 if lp >= 0 else 1.0
+            last[start] = i
+            count[start] += 1
+            d = loc[start]
+            if d < 0:
+                d = loc[start] = initial
+                self.used[initial] += 1
+                if initial < slowest:
+                    self.lru[initial][start] = None
+            elif d < slowest:
+                self.lru[d].move_to_end(start)
+            if d:
+                self.recent.append(start)
+            latency = io.serve(t, d, False, start, 1, w.nbytes[i])
+            fast = 0.0 if d else 1.0
+            self.fast_pages += d == 0
+            self.latencies.append(latency)
+            self.spatial = self.spatial + 1 if abs(start - self.prev_end) <= 5 else 0
+            self.prev_end = end
+            self.hit_ema += 0.01 * (fast - self.hit_ema)
+            self.lat_ema += 0.01 * (latency - self.lat_ema)
+            return
+        recent = self.recent
+        first = loc[start]
+        if first < 0:
+            first = initial
+        mixed = False
+        fast = 0
+        for p in range(start, end):
+            lp = last[p]
+            heat[p] = heat[p] * decay ** (i - lp) + 1.0 if lp >= 0 else 1.0
+            last[p] = i
+            count[p] += 1
+            d = loc[p]
+            if d < 0:
+                d = loc[p] = initial
+                self.used[initial] += 1
+                if initial < slowest:
+                    self.lru[initial][p] = None
+            elif d < slowest:
+                self.lru[d].move_to_end(p)
+            if d == 0:
+                fast += 1
+            else:
+                recent.append(p)
+            if d != first:
+                mixed = True
+        if mixed:
+            latency = self._split_read(t, start, end, w.nbytes[i] / n)
+        else:
+            latency = io.serve(t, first, False, start, n, w.nbytes[i])
+        self.fast_pages += fast
+        self.latencies.append(latency)
+        self.spatial = self.spatial + 1 if abs(start - self.prev_end) <= 5 else 0
+        self.prev_end = end
         self.hit_ema += 0.01 * (fast / n - self.hit_ema)
         self.lat_ema += 0.01 * (latency - self.lat_ema)
 
@@ -323,11 +392,10 @@ class StorageCore(Backend[np.ndarray, int]):
         lru0 = self.lru[0]
         if self.config.candidate_order == "next-use":
             self.promote = self._upcoming(c)
-            head = [p for _, p in zip(range(4 * c), lru0, strict=False)]
-            self.evict = sorted(head, key=self.next_use, reverse=True)[:c]
+            self.evict = sorted(islice(lru0, 4 * c), key=self.next_use, reverse=True)[:c]
         else:
             self.promote = sorted(pool, key=self.heat.__getitem__, reverse=True)[:c]
-            self.evict = [p for _, p in zip(range(c), lru0, strict=False)]
+            self.evict = list(islice(lru0, c))
 
     def _upcoming(self, c: int) -> list[int]:
         """Future knowledge (Oracle only): pages off the fastest device that the next requests touch.
@@ -348,7 +416,8 @@ class StorageCore(Backend[np.ndarray, int]):
         if evict:
             self._move(self.evict[: levels[evict]], 1, t)
         if promote:
-            pages = [p for p in self.promote[: levels[promote]] if self.loc[p] != 0]
+            loc = self.loc
+            pages = [p for p in self.promote[: levels[promote]] if loc[p] != 0]
             self._move(pages, 0, t)
             if self.used[0] > self.capacity[0]:
                 self._force_evict(0, t)
@@ -358,10 +427,9 @@ class StorageCore(Backend[np.ndarray, int]):
         over = self.used[device] - self.capacity[device]
         lru = self.lru[device]
         if self.config.candidate_order == "next-use":
-            head = [p for _, p in zip(range(over + 64), lru, strict=False)]
-            victims = sorted(head, key=self.next_use, reverse=True)[:over]
+            victims = sorted(islice(lru, over + 64), key=self.next_use, reverse=True)[:over]
         else:
-            victims = [p for _, p in zip(range(over), lru, strict=False)]
+            victims = list(islice(lru, over))
         self.evicted_pages += len(victims)
         self._move(victims, device + 1, t)
         below = device + 1
@@ -374,34 +442,39 @@ class StorageCore(Backend[np.ndarray, int]):
             return
         loc, used, lru = self.loc, self.used, self.lru
         slowest = self.n_devices - 1
+        initial = self.initial_device
+        dst_lru = lru[dst] if dst < slowest else None
         moves: list[tuple[int, int]] = []
         for p in sorted(pages):
             src = loc[p]
             if src == dst:
                 continue
             if src < 0:  # untouched data lives on the initial device and is not counted in `used` yet
-                src = self.initial_device
+                src = initial
             else:
                 used[src] -= 1
                 if src < slowest:
                     del lru[src][p]
             loc[p] = dst
-            used[dst] += 1
-            if dst < slowest:
-                lru[dst][p] = None
+            if dst_lru is not None:
+                dst_lru[p] = None
             moves.append((p, src))
+        n_moves = len(moves)
+        used[dst] += n_moves
         io = self.io
         assert io is not None
         page_bytes = self.page_bytes
         k = 0
-        while k < len(moves):
+        while k < n_moves:
             first, src = moves[k]
             run = 1
-            while k + run < len(moves) and moves[k + run] == (first + run, src):
+            while k + run < n_moves and moves[k + run] == (first + run, src):
                 run += 1
             self._mig_sum += io.migrate(t, src, dst, first, run, run * page_bytes)
             k += run
-        self.migrated_pages += len(moves)
+        self.migrated_pages += n_moves
+        if dst:
+            self.demoted_pages += n_moves
 
     def _positions(self) -> tuple[list[int], list[int]]:
         """Per page, the sorted request indices touching it (CSR lists), built once per episode on demand."""
@@ -430,20 +503,25 @@ class StorageCore(Backend[np.ndarray, int]):
         return bisect_right(positions, self.index + horizon, lo, hi) - bisect_right(positions, self.index, lo, hi)
 
     # -- decision views --------------------------------------------------------------------------------------
-    def action_mask(self) -> np.ndarray:
+    def action_mask(self) -> np.ndarray | None:
         """Valid actions: levels beyond the candidate lists and the half of a joint action with no decision are masked.
 
-        Masks are cached per decision shape and copied, so callers may keep them.
+        None in the placement-only mode, where every device is always valid. Masks are cached per decision shape
+        and copied, so callers may keep them (Gymnasium's checker asks for fresh data every step).
         """
-        if self.mode == "placement" or self.done:
+        if self.mode == "placement":
+            return None
+        if self.done:
             return self._all_valid.copy()
-        levels = self.levels
-        n_promote = sum(1 for x in levels if x <= len(self.promote)) if self.need_mig else 1
-        n_evict = sum(1 for x in levels if x <= len(self.evict)) if self.need_mig else 1
+        if self.need_mig:
+            fit = self._levels_within
+            n_promote, n_evict = fit[len(self.promote)], fit[len(self.evict)]
+        else:
+            n_promote = n_evict = 1
         key = (self.need_place, self.need_mig, n_promote, n_evict)
         mask = self._masks.get(key)
         if mask is None:
-            n_levels = len(levels)
+            n_levels = self._n_levels
             grid = np.zeros((self.n_devices if self.mode == "joint" else 1, n_levels, n_levels), bool)
             if self.mode == "joint" and not self.need_place:
                 grid[0, :n_promote, :n_evict] = True
@@ -461,46 +539,58 @@ class StorageCore(Backend[np.ndarray, int]):
         seen = self.last[start]
         d = self.n_devices
         where = self.loc[start]
-        values = [
-            min(math.log2(w.nbytes[i] / 4096.0 + 1.0) / 8.0, 1.0),
-            1.0 if w.is_write[i] else 0.0,
-            min(math.log1p(self.count[start]) / _LOG_COUNT, 1.0),
-            min(self.spatial / 16.0, 1.0) if abs(start - self.prev_end) <= 5 else 0.0,
-            math.log1p(i - seen) / math.log1p(self.n_requests) if seen >= 0 else 1.0,
-            min(math.log1p(self.heat[start] * self._decay ** (i - seen)) / _LOG_HEAT, 1.0) if seen >= 0 else 0.0,
-            (where if where >= 0 else d - 1) / (d - 1),
-            0.0 if seen >= 0 else 1.0,
-        ]
-        values += [u / c if u < c else 1.0 for u, c in zip(self.used, self.capacity, strict=True)]
-        values += [
-            1.0 if self.need_place else 0.0,
-            1.0 if self.need_mig else 0.0,
-            self.hit_ema,
-            min(self.lat_ema / self.ref_us, 1.0),
-        ]
+        log1p = math.log1p
         io = self.io
         assert io is not None
         t = w.t_us[i]
-        values += [math.log1p(io.backlog_us(k, t)) / _LOG_BACKLOG for k in range(d)]
-        values += self._candidate_features()
+        count = log1p(self.count[start]) / _LOG_COUNT
+        lat = self.lat_ema / self.ref_us
+        if seen >= 0:
+            recency = log1p(i - seen) / self._span
+            heat = log1p(self.heat[start] * self._decay ** (i - seen)) / _LOG_HEAT
+        else:
+            recency, heat = 1.0, 0.0
+        values = [
+            self._size_feature[i],
+            1.0 if w.is_write[i] else 0.0,
+            count if count < 1.0 else 1.0,
+            min(self.spatial / 16.0, 1.0) if abs(start - self.prev_end) <= 5 else 0.0,
+            recency,
+            heat if heat < 1.0 else 1.0,
+            (where if where >= 0 else d - 1) / (d - 1),
+            0.0 if seen >= 0 else 1.0,
+            *[u / c if u < c else 1.0 for u, c in zip(self.used, self.capacity, strict=True)],
+            1.0 if self.need_place else 0.0,
+            1.0 if self.need_mig else 0.0,
+            self.hit_ema,
+            lat if lat < 1.0 else 1.0,
+            *[log1p(b) / _LOG_BACKLOG for b in io.backlogs(t)],
+        ]
+        if self.need_mig:
+            self._candidate_features(values)
+        else:
+            values += self._no_candidates
         return np.array(values, np.float32)
 
-    def _candidate_features(self) -> list[float]:
+    def _candidate_features(self, out: list[float]) -> None:
+        """Append heat and recency of both candidate lists (zeros for missing candidates) to `out`."""
         c = self.config.candidates
-        if not self.need_mig:
-            return self._no_candidates
-        i, heat, last, decay = self.index, self.heat, self.last, self._decay
-        span = math.log1p(self.n_requests)
+        i, heat, last = self.index, self.heat, self.last
+        decay, recency = self._decay_table, self._recency_table
+        cap = len(decay)
         log1p = math.log1p
-        out: list[float] = []
+        zeros = self._no_candidates
         for pages in (self.promote, self.evict):
             for p in pages:
                 age = i - last[p]
-                h = log1p(heat[p] * decay**age) / _LOG_HEAT
-                out.append(h if h < 1.0 else 1.0)
-                out.append(log1p(age) / span)
-            out += self._no_candidates[: 2 * (c - len(pages))]
-        return out
+                if age < cap:
+                    h = log1p(heat[p] * decay[age]) / _LOG_HEAT
+                    out += (h if h < 1.0 else 1.0, recency[age])
+                else:
+                    h = log1p(heat[p] * self._decay**age) / _LOG_HEAT
+                    out += (h if h < 1.0 else 1.0, log1p(age) / self._span)
+            if len(pages) < c:
+                out += zeros[: 2 * (c - len(pages))]
 
     def system(self) -> StorageView:
         """The read-only view heuristics use (see `StorageView`)."""
@@ -510,14 +600,17 @@ class StorageCore(Backend[np.ndarray, int]):
         """Latency, throughput, migration and hit metrics of the episode so far."""
         lat = self.latencies
         n = len(lat)
-        first = self.w.t_us[0] if n else 0.0
-        span_s = max(self.max_end - first, 1e-9) / 1e6
+        w = self.w
+        first = w.t_us[0] if n else 0.0
+        last_end = max(map(operator.add, w.t_us[:n], lat), default=0.0)
+        span_s = max(max(last_end, 0.0) - first, 1e-9) / 1e6
+        total_pages = sum(w.npages[:n])
         return {
             "mean_latency_us": float(sum(lat) / n) if n else 0.0,
             "p99_latency_us": float(np.percentile(lat, 99)) if n else 0.0,
             "throughput_iops": n / span_s if n else 0.0,
             "migrated_gib": self.migrated_pages * self.page_bytes / 2**30,
-            "fast_hit_ratio": self.fast_pages / self.total_pages if self.total_pages else 0.0,
+            "fast_hit_ratio": self.fast_pages / total_pages if total_pages else 0.0,
             "evicted_pages": float(self.evicted_pages),
             "requests": float(n),
             "footprint_mib": self.w.footprint * self.page_bytes / 2**20,

@@ -11,6 +11,7 @@ from sysgym.envs.storage.core import StorageCore, StorageIO
 from sysgym.envs.storage.devices import DeviceSpec
 from sysgym.envs.storage.heuristics import make_migration, make_placement
 from sysgym.envs.storage.queues import ModelIO
+from sysgym.envs.storage.rewards import reward
 from sysgym.envs.storage.workloads import Workload
 
 
@@ -57,8 +58,9 @@ class HybridStorageEnv(SysEnv[StorageConfig]):
     moves the first `levels[promote]` hot-on-slow candidates (ranked by heat) to the fastest device, `evict`
     moves the first `levels[evict]` cold-on-fast candidates (LRU order) one tier down. `info["action_mask"]`
     masks levels beyond the candidate lists and the half of the action with no decision at this request.
-    Placement-v0: `Discrete(D)`; Migration-v0: `Discrete(L * L)`. Devices never refuse data: a device past its
-    capacity evicts its least recently used pages one tier down (charged as migration), as Sibyl does.
+    Placement-v0: `Discrete(D)` with every action valid (`info["action_mask"]` is None); Migration-v0:
+    `Discrete(L * L)`. Devices never refuse data: a device past its capacity evicts its least recently used
+    pages one tier down (charged as migration), as Sibyl does.
 
     ## Observation Space
     `Box(0, 1, (12 + 2 D + 4 C,), float32)`, all normalised: Sibyl's request features (log size, is-write,
@@ -68,12 +70,17 @@ class HybridStorageEnv(SysEnv[StorageConfig]):
     no migration decision is due).
 
     ## Rewards
-    Per step, over the requests served since the previous decision (including the one decided on):
-    `r = -(sum of request latencies + migration_cost * device time used by migrations) / L_ref`, with `L_ref`
-    the unloaded 4 KiB random-read latency of the slowest device. Migrations are thus paid twice: through the
-    queueing they cause foreground requests and through their own device time. The return is minus the total
-    normalised latency, so maximising it minimises `mean_latency_us`. (Sibyl's code uses
-    `0.1 / L_ms - n_evict^0.09` per request; the form here keeps the sum aligned with the headline metric.)
+    Per step, over the requests served since the previous decision (including the one decided on); the
+    `reward` kwarg picks the form (`rewards.py` holds both, shared with the PettingZoo env):
+    - `"latency"` (default): `r = -(sum of request latencies + migration_cost * device time used by
+      migrations) / L_ref`, with `L_ref` the unloaded 4 KiB random-read latency of the slowest device.
+      Migrations are thus paid twice: through the queueing they cause foreground requests and through their own
+      device time. The return is minus the total normalised latency, so maximising it minimises
+      `mean_latency_us`.
+    - `"sibyl"`: Sibyl's code form, `r = sum over requests of (0.1 / L_ms - n_evict^0.09)`, with `L_ms` the
+      request's latency in milliseconds (floored at 1 us) and `n_evict` the pages that request sends one tier
+      down (capacity evictions plus the pages of an evict decision taken at it). Migration time is charged only
+      through the queueing it causes; `migration_cost` does not apply.
 
     ## Episode End
     Terminates when the workload's `max_requests` requests are served. `info["metrics"]`: `mean_latency_us`
@@ -83,12 +90,14 @@ class HybridStorageEnv(SysEnv[StorageConfig]):
     ## Arguments
     `gym.make("sysgym/HybridStorage-v0", backend="model"|"live", **StorageConfig fields)`: `config`
     (perf | cost | tri | quad), `devices` (names or `sysgym calibrate --target storage` files), `capacities`,
-    `workload` (scenario or trace path) and `format`, `max_requests`, `migration_interval`, `candidates`, ...
+    `workload` (scenario or trace path) and `format`, `max_requests`, `migration_interval`, `candidates`,
+    `reward` (latency | sibyl), ...
     (see `StorageConfig`). `backend="live"` does real I/O on tier directories (default: /dev/shm and an O_DIRECT
     file on the local disk) and returns measured latencies.
 
     ## Version History
-    - v0: initial release.
+    - v0: initial release; later additions that keep every v0 trajectory: the `reward="sibyl"` option, and
+      `info["action_mask"]` None in Placement-v0 (every action was always valid there).
     """
 
     config_cls = StorageConfig
@@ -99,8 +108,7 @@ class HybridStorageEnv(SysEnv[StorageConfig]):
         return build_core(config, backend, self.mode)
 
     def _reward(self, signals: dict[str, float]) -> float:
-        cost = signals["latency_us"] + self.config.migration_cost * signals["migration_us"]
-        return -cost / signals["ref_us"]
+        return reward(self.config, signals)
 
 
 class HybridStoragePlacementEnv(HybridStorageEnv):
@@ -112,13 +120,15 @@ class HybridStoragePlacementEnv(HybridStorageEnv):
     `migration_interval` requests.
 
     ## Action Space
-    `Discrete(D)`: the device of the current write, 0 = fastest; all valid (a full device evicts LRU pages).
+    `Discrete(D)`: the device of the current write, 0 = fastest; all valid (a full device evicts LRU pages), so
+    `info["action_mask"]` is None.
 
     ## Observation Space
     As `HybridStorage-v0` (the candidate features are zero: the learner makes no migration decision).
 
     ## Rewards
-    As `HybridStorage-v0`: minus the normalised latency of the requests served this step and migration time.
+    As `HybridStorage-v0`: by default minus the normalised latency of the requests served this step and
+    migration time; `reward="sibyl"` gives Sibyl's `sum of (0.1 / L_ms - n_evict^0.09)` over those requests.
 
     ## Episode End
     As `HybridStorage-v0`.
@@ -148,7 +158,8 @@ class HybridStorageMigrationEnv(HybridStorageEnv):
     As `HybridStorage-v0`.
 
     ## Rewards
-    As `HybridStorage-v0`.
+    As `HybridStorage-v0`: `reward="latency"` (default, minus normalised latency and migration time) or
+    `reward="sibyl"` (Sibyl's `sum of (0.1 / L_ms - n_evict^0.09)` over the step's requests).
 
     ## Episode End
     As `HybridStorage-v0`.

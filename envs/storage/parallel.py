@@ -2,7 +2,8 @@
 
 Both agents act at every step; an agent with no decision at the current request has a mask that allows only
 action 0 (a no-op for it). They share the team reward of `HybridStorage-v0` (cooperative agents that can still
-undo each other's work: migration can evict what placement just wrote). Observations follow PettingZoo's
+undo each other's work: migration can evict what placement just wrote), computed by the same `rewards.reward`
+as the Gymnasium envs, so `reward="sibyl"` works here too. Observations follow PettingZoo's
 convention for masked actions: `{"observation": Box, "action_mask": int8 vector}`.
 """
 
@@ -20,6 +21,7 @@ from sysgym.envs.core.config import config_from_kwargs
 from sysgym.envs.core.errors import InvalidActionError
 from sysgym.envs.storage.config import StorageConfig
 from sysgym.envs.storage.env import build_core
+from sysgym.envs.storage.rewards import reward
 
 AGENTS = ("placement", "migration")
 
@@ -60,7 +62,9 @@ class HybridStorageParallelEnv(ParallelEnv):
 
     def _masks(self) -> dict[str, np.ndarray]:
         core = self.core
-        joint = core.action_mask().reshape(core.n_devices, -1)
+        mask = core.action_mask()
+        assert mask is not None  # the joint mode always reports a mask
+        joint = mask.reshape(core.n_devices, -1)
         place = joint.any(axis=1) if core.need_place else np.eye(1, core.n_devices, dtype=bool)[0]
         migrate = joint.any(axis=0) if core.need_mig else np.eye(1, joint.shape[1], dtype=bool)[0]
         return {"placement": place.astype(np.int8), "migration": migrate.astype(np.int8)}
@@ -99,15 +103,14 @@ class HybridStorageParallelEnv(ParallelEnv):
             chosen[agent] = a
         n_pairs = self._sizes["migration"]
         outcome = self.core.apply(chosen["placement"] * n_pairs + chosen["migration"])
-        s = outcome.signals
-        reward = -(s["latency_us"] + self.config.migration_cost * s["migration_us"]) / s["ref_us"]
+        team_reward = reward(self.config, outcome.signals)
         done = outcome.terminated
         observations, infos = self._observe()
         if done:
             metrics, samples = self.core.metrics(), self.core.samples()
             for agent in self.agents:
                 infos[agent].update(metrics=metrics, samples=samples)
-        rewards = {a: reward for a in self.agents}
+        rewards = {a: team_reward for a in self.agents}
         terminations = {a: done for a in self.agents}
         truncations = {a: False for a in self.agents}
         if done:

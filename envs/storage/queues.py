@@ -10,7 +10,7 @@ they run.
 
 from __future__ import annotations
 
-import heapq
+from heapq import heapreplace as _heapreplace
 
 from sysgym.envs.storage.devices import DeviceSpec, seek_ms
 
@@ -60,41 +60,67 @@ class DeviceQueue:
         self._post_base, self._post_bw = spec.post_cache_write_base_us, spec.post_cache_write_mbps
         self.busy_us = 0.0
 
-    def submit(self, t: float, is_write: bool, page: int, npages: int, nbytes: float) -> float:
-        """Queue one operation arriving at `t`; returns its completion time."""
+    def read(self, t: float, page: int, npages: int, nbytes: float) -> float:
+        """Queue one read arriving at `t`; returns its completion time."""
         slots = self._slots
         start = slots[0]
         if start < t:
             start = t
-        if is_write:
-            base, bw, occ = self._w_base, self._w_bw, self._w_occ
-            if self._slc_cap > 0.0:
-                free = self._slc_free + (t - self._last_fold) * self._fold
-                self._last_fold = t
-                if free > self._slc_cap:
-                    free = self._slc_cap
-                if free >= nbytes:
-                    self._slc_free = free - nbytes
-                else:
-                    self._slc_free = free
-                    base, bw = self._post_base, self._post_bw
-        else:
-            base, bw, occ = self._r_base, self._r_bw, self._r_occ
+        base = self._r_base
         if self._hdd:
-            where = self._address[page]
-            if where != self._head:
-                distance = abs(where - self._head) / self._span if self._head >= 0 else 0.0
-                base += 1000.0 * (seek_ms(self.spec, distance) + self.spec.rotation_ms)
-            self._head = where + npages
+            base += self._position(page, npages)
+        xfer = start + base
+        if xfer < self._pipe:
+            xfer = self._pipe
+        end = xfer + nbytes / self._r_bw
+        self._pipe = end
+        hold = start + self._r_occ
+        _heapreplace(slots, end if end > hold else hold)
+        self.busy_us += end - start
+        return end
+
+    def write(self, t: float, page: int, npages: int, nbytes: float) -> float:
+        """Queue one write arriving at `t` (through the SLC cache on a QLC drive); returns its completion time."""
+        slots = self._slots
+        start = slots[0]
+        if start < t:
+            start = t
+        base, bw = self._w_base, self._w_bw
+        if self._slc_cap > 0.0:
+            free = self._slc_free + (t - self._last_fold) * self._fold
+            self._last_fold = t
+            if free > self._slc_cap:
+                free = self._slc_cap
+            if free >= nbytes:
+                self._slc_free = free - nbytes
+            else:
+                self._slc_free = free
+                base, bw = self._post_base, self._post_bw
+        if self._hdd:
+            base += self._position(page, npages)
         xfer = start + base
         if xfer < self._pipe:
             xfer = self._pipe
         end = xfer + nbytes / bw
         self._pipe = end
-        hold = start + occ
-        heapq.heapreplace(slots, end if end > hold else hold)
+        hold = start + self._w_occ
+        _heapreplace(slots, end if end > hold else hold)
         self.busy_us += end - start
         return end
+
+    def submit(self, t: float, is_write: bool, page: int, npages: int, nbytes: float) -> float:
+        """Queue one operation arriving at `t`; returns its completion time."""
+        return self.write(t, page, npages, nbytes) if is_write else self.read(t, page, npages, nbytes)
+
+    def _position(self, page: int, npages: int) -> float:
+        """HDD head movement to `page` (seek plus rotation; none when the access continues the previous one)."""
+        where = self._address[page]
+        extra = 0.0
+        if where != self._head:
+            distance = abs(where - self._head) / self._span if self._head >= 0 else 0.0
+            extra = 1000.0 * (seek_ms(self.spec, distance) + self.spec.rotation_ms)
+        self._head = where + npages
+        return extra
 
     def backlog_us(self, now: float) -> float:
         """How long a request arriving `now` would wait for a slot."""
@@ -112,19 +138,19 @@ class ModelIO:
 
     def serve(self, t: float, device: int, is_write: bool, page: int, npages: int, nbytes: float) -> float:
         """Perform one foreground request's share on `device`; returns its latency in microseconds."""
-        return self.queues[device].submit(t, is_write, page, npages, nbytes) - t
+        q = self.queues[device]
+        return (q.write if is_write else q.read)(t, page, npages, nbytes) - t
 
     def migrate(self, t: float, src: int, dst: int, page: int, npages: int, nbytes: float) -> float:
         """Move a run of pages (read on `src`, then write on `dst`); returns the device time it used."""
         source, target = self.queues[src], self.queues[dst]
         before = source.busy_us + target.busy_us
-        done = source.submit(t, False, page, npages, nbytes)
-        target.submit(done, True, page, npages, nbytes)
+        target.write(source.read(t, page, npages, nbytes), page, npages, nbytes)
         return source.busy_us + target.busy_us - before
 
-    def backlog_us(self, device: int, now: float) -> float:
-        """Wait a request arriving `now` would see on `device`."""
-        return self.queues[device].backlog_us(now)
+    def backlogs(self, now: float) -> list[float]:
+        """Wait a request arriving `now` would see on every device."""
+        return [q.backlog_us(now) for q in self.queues]
 
     def close(self) -> None:
         """Nothing to release in a model."""

@@ -160,9 +160,9 @@ class LiveIO:
         os.pwritev(self.fds[dst], [chunk], offset)
         return (time.perf_counter_ns() - begin) / 1000.0
 
-    def backlog_us(self, device: int, now: float) -> float:
+    def backlogs(self, now: float) -> list[float]:
         """Requests run one at a time here, so nothing waits in a queue of ours."""
-        return 0.0
+        return [0.0] * len(self.fds)
 
     def close(self) -> None:
         """Close the files and remove the directories created (idempotent)."""

@@ -141,3 +141,14 @@ def test_pettingzoo_matches_joint_env() -> None:
         total_joint += reward
         assert done == (not par.agents)
     assert total_par == pytest.approx(total_joint)
+
+
+def test_placement_reports_no_mask_and_still_checks_actions() -> None:
+    env = gym.make("sysgym/HybridStorage-Placement-v0", **QUICK).unwrapped
+    _, info = env.reset(seed=0)
+    assert info["action_mask"] is None
+    assert env.action_masks().all() and len(env.action_masks()) == 2
+    _, _, _, _, info = env.step(1)
+    assert info["action_mask"] is None
+    with pytest.raises(InvalidActionError, match="outside"):
+        env.step(2)
