@@ -2,7 +2,7 @@
 
 Decision protocol: the engine runs until the scheduler meets a contended plan and asks for a ranking
 (`needs_decision`); the backend shows the candidate window to the agent, hands its scores to the scheduler, and
-re-plans the worker at the same simulated instant (a zero-delay core timer), then runs to the next decision.
+re-plans the worker at the same simulated instant (`Engine.wake`), then runs to the next decision.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sysgym.envs.calibration import load
 from sysgym.envs.core.backend import Backend, Outcome
 from sysgym.envs.preemption.config import ENGINE_FEATURES, FEATURES, PreemptionConfig
 from sysgym.envs.preemption.mechanism import Mechanism, mechanism
-from sysgym.envs.preemption.metrics import episode_metrics
+from sysgym.envs.preemption.metrics import GapExcess, episode_metrics
 from sysgym.envs.preemption.priority import PrioritySpec
 from sysgym.envs.preemption.scheduler import ContendedPerf, PreemptionScheduler, SwapPath
 from sysgym.envs.preemption.swapcost import KVGeometry, SwapCostModel
@@ -114,6 +114,7 @@ class PreemptionModelBackend(Backend[np.ndarray, np.ndarray]):
         self._obs = np.zeros(self.observation_space.shape, dtype=np.float32)
         self.window: list[Request] = []
         self._trace: Conversations | None = None
+        self._tbt_excess = GapExcess(config.tbt_slo_s)
 
     # ----------------------------------------------------------------- episode
     def conversations(self, rng: np.random.Generator) -> Conversations:
@@ -143,7 +144,9 @@ class PreemptionModelBackend(Backend[np.ndarray, np.ndarray]):
         self.engine.on_finish = self._finished
         self.swap_path.bytes = 0.0
         self.swap_path.seconds = 0.0
+        self._tbt_excess.reset()
         self._run()
+        self._tokens_seen = self._tokens()
 
     def _finished(self, request: Request) -> None:
         """Completion hook of the engine (the live backend also frees the request's real blocks)."""
@@ -157,9 +160,7 @@ class PreemptionModelBackend(Backend[np.ndarray, np.ndarray]):
     def _run(self) -> None:
         scheduler = self.scheduler
         engine = self.engine
-        limit = self.config.max_sim_s
-        # `until` would move the clock to the limit even when `stop` fires, so the limit is part of `stop`.
-        engine.run(stop=lambda: scheduler.needs_decision or engine.now >= limit)
+        engine.run(until=self.config.max_sim_s, stop=lambda: scheduler.needs_decision)
         self.window = scheduler.window[: self.k] if scheduler.needs_decision else []
         self._fill_observation()
 
@@ -170,14 +171,14 @@ class PreemptionModelBackend(Backend[np.ndarray, np.ndarray]):
 
     def apply(self, action: np.ndarray) -> Outcome:
         """Score the window, re-plan at once, and run to the next decision."""
-        before_tokens = self._tokens()
+        before_tokens = self._tokens_seen  # nothing moves between two steps: the last step's count stands
         before_ttft = len(self.engine.finished)
         if self.scheduler.needs_decision:
             n = len(self.window)
             scores = np.asarray(action[:n], dtype=np.float64)
             drops = np.asarray(action[self.k : self.k + n]) > 0 if self.config.choose_recompute else None
             self.scheduler.decide(self.window, scores, drops)
-            self.engine.add_timer(self.engine.now, _noop)
+            self.engine.wake()
             self._run()
         signals = self._signals(before_tokens, before_ttft)
         truncated = not self.engine.done and self.engine.now >= self.config.max_sim_s
@@ -194,16 +195,18 @@ class PreemptionModelBackend(Backend[np.ndarray, np.ndarray]):
 
     def _signals(self, before_tokens: int, before_finished: int) -> dict[str, float]:
         cfg = self.config
-        new = self.engine.finished[before_finished:]
+        engine = self.engine
+        new = engine.finished[before_finished:]
         ttft_over = sum(max(0.0, (r.first_token - r.arrival) / cfg.ttft_slo_s - 1.0) for r in new)
-        tbt_over = 0.0
-        for req in new:
-            gaps = self.engine.tbt_samples(req)
-            if gaps.size:
-                tbt_over += float(np.maximum(gaps / cfg.tbt_slo_s - 1.0, 0.0).sum())
-        counters = self.scheduler.vtc.counter[self.scheduler.vtc.active > 0]
-        spread = float(counters.std() / (counters.mean() + 1.0)) if counters.size > 1 else 0.0
-        tokens = self._tokens() - before_tokens
+        tbt_over = self._tbt_excess.over(engine, new) if new else 0.0
+        vtc = self.scheduler.vtc
+        counters = vtc.active_counters()
+        spread = 0.0
+        if len(counters) > 1:
+            mean = sum(counters) / len(counters)
+            spread = math.sqrt(sum((c - mean) ** 2 for c in counters) / len(counters)) / (mean + 1.0)
+        self._tokens_seen = self._tokens()
+        tokens = self._tokens_seen - before_tokens
         return {
             "tokens": float(tokens),
             "ttft_over": ttft_over,
@@ -213,54 +216,67 @@ class PreemptionModelBackend(Backend[np.ndarray, np.ndarray]):
 
     # ----------------------------------------------------------------- views
     def _fill_observation(self) -> None:
-        """Write the observation in place (plain Python floats per slot: numpy scalar calls cost more here)."""
+        """Write the observation in place (plain Python floats per slot: numpy calls cost more on 32 rows)."""
         obs = self._obs
-        obs[:] = 0.0
         engine = self.engine
         worker = engine.workers[0]
         scheduler = self.scheduler
-        cfg = self.config
         now = engine.now
-        vtc = scheduler.vtc
-        counters = vtc.counter.tolist()
-        active = vtc.active > 0
-        top = max(counters) + 1.0
-        deficit = vtc.deficit().tolist()
-        scale = float(vtc.counter[active].mean()) + 1.0 if active.any() else 1.0
-        levels = scheduler.levels
-        top_level = max(cfg.priority_levels - 1, 1)
-        host_valid = scheduler.host_valid
-        slo = cfg.ttft_slo_s
-        window = max(self.max_context, 1)
-        values: list[float] = []
-        for req in self.window:
-            generated = scheduler.generated(req, worker)
-            context = req.prompt + generated
-            phase = req.phase
-            on_gpu = phase in _ON_GPU or req.blocks > 0
-            swapped = phase == SWAPPED
-            last = req.arrival if req.first_token < 0 else max(req.first_token, req.arrival)
-            user = req.user
-            values += (
-                1.0,
-                1.0 if on_gpu else 0.0,
-                1.0 if swapped else 0.0,
-                1.0 if not on_gpu and not swapped else 0.0,
-                min(int(host_valid[req.conversation]) / max(context, 1), 1.0),
-                counters[user] / top,
-                min(max(deficit[user] / scale, -1.0), 1.0),
-                1.0 - math.exp(-(now - last) / slo),
-                min(generated / 1024.0, 1.0),
-                min(context / window, 1.0),
-                levels.get(req.rid, 0) / top_level,
-                1.0 if generated > 0 else 0.0,
-            )
-        if values:
-            obs[: len(values)] = values
         tail = self.k * FEATURES
         pool = worker.pool
-        demand = sum(scheduler.need(r, worker) for r in scheduler.live.values()) if self.window else 0
         capacity = max(pool.capacity, 1)
+        it = worker.it
+        values: list[float] = []
+        demand = 0
+        if self.window:
+            vtc = scheduler.vtc
+            counters = vtc.counter
+            active = vtc.active_counters()
+            top = max(counters) + 1.0
+            scale = sum(active) / len(active) + 1.0 if active else 1.0
+            # the deficit against the active users' mean, clipped to [-1, 1] in units of that mean
+            deficit = [min(max(d / scale, -1.0), 1.0) for d in vtc.deficit()]
+            levels = scheduler.levels
+            top_level = max(self.config.priority_levels - 1, 1)
+            host_valid = scheduler.host_valid
+            slo = self.config.ttft_slo_s
+            window = max(self.max_context, 1)
+            exp = math.exp
+            # conditional expressions instead of min/max calls: this loop runs for every candidate of every step
+            for req in self.window:
+                phase = req.phase
+                generated = req.join_generated + it - req.join_iter if phase == DECODE else req.generated
+                context = req.prompt + generated
+                on_gpu = phase in (DECODE, READY, TRANSFER) or req.blocks > 0
+                swapped = phase == SWAPPED
+                first = req.first_token
+                last = req.arrival if first < 0 or first < req.arrival else first
+                user = req.user
+                reusable = host_valid[req.conversation] / (context if context > 1 else 1)
+                done = generated / 1024.0
+                length = context / window
+                values += (
+                    1.0,
+                    1.0 if on_gpu else 0.0,
+                    1.0 if swapped else 0.0,
+                    1.0 if not on_gpu and not swapped else 0.0,
+                    reusable if reusable < 1.0 else 1.0,
+                    counters[user] / top,
+                    deficit[user],
+                    1.0 - exp(-(now - last) / slo),
+                    done if done < 1.0 else 1.0,
+                    length if length < 1.0 else 1.0,
+                    levels.get(req.rid, 0) / top_level,
+                    1.0 if generated > 0 else 0.0,
+                )
+            block = pool.block_tokens
+            for req in scheduler.live.values():
+                generated = req.join_generated + it - req.join_iter if req.phase == DECODE else req.generated
+                demand -= (-(req.prompt + generated + 1)) // block  # `scheduler.need`, inlined
+        filled = len(values)
+        if filled:
+            obs[:filled] = values
+        obs[filled:tail] = 0.0
         obs[tail] = min(pool.used / capacity, 1.0)
         obs[tail + 1] = min(demand / capacity / 2.0, 1.0)
         obs[tail + 2] = min(pool.host_used / max(pool.host_capacity, 1), 1.0) if pool.host_capacity else 0.0
@@ -278,7 +294,7 @@ class PreemptionModelBackend(Backend[np.ndarray, np.ndarray]):
         return PreemptionView(
             candidates=self.window,
             levels=self.scheduler.levels,
-            counters=self.scheduler.vtc.counter,
+            counters=np.array(self.scheduler.vtc.counter),
             now=self.engine.now,
             mechanism=self.scheduler.mechanism,
             on_gpu=on_gpu,
@@ -295,10 +311,3 @@ class PreemptionModelBackend(Backend[np.ndarray, np.ndarray]):
     def samples(self) -> dict[str, list[float]]:
         """Per-request TTFT (seconds) for the CDF plot."""
         return {"ttft_s": [r.first_token - r.arrival for r in self.engine.finished]}
-
-
-_ON_GPU = (DECODE, READY, TRANSFER)
-
-
-def _noop(engine: Engine) -> None:
-    """Zero-delay timer: makes the core re-plan its workers at the current instant."""

@@ -13,8 +13,8 @@ The scheduler adds what the core leaves to the policy:
 - KV reuse across turns (FastSwitch): a conversation's host copy stays valid after a swap-in, so the next
   swap-out moves only new blocks (`SwapPath.discount`), and a new turn loads its earlier turns' KV from host
   instead of prefilling it again (a synchronous load: the request is needed by this very iteration).
-- Exogenous priority updates (Random / Markov) as core timers, spaced by the drawn number of iterations times
-  the current iteration time.
+- Exogenous priority updates (Random / Markov) at the end of the drawn iteration (the core's iteration hook,
+  `Engine.at_iterations`).
 - Virtual token counters (per-user service), charged as tokens are produced.
 - Multi-turn arrivals: a conversation's next turn takes its place in the core's request list a think time after
   the previous answer.
@@ -34,7 +34,7 @@ from sysgym.envs.preemption.priority import PriorityProcess, PrioritySpec
 from sysgym.envs.preemption.swapcost import Direction, KVGeometry, SwapCostModel
 from sysgym.envs.preemption.vtc import VirtualTokenCounters
 from sysgym.envs.preemption.workload import Conversations
-from sysgym.envs.serving.engine import Engine, Plan, Scheduler, Worker
+from sysgym.envs.serving.engine import EMPTY_PLAN, Engine, Plan, Scheduler, Worker
 from sysgym.envs.serving.request import DECODE, PREFILL, READY, SWAPPED, TRANSFER, WAITING, Request
 
 UNSCORED = -2.0
@@ -45,18 +45,16 @@ class SwapPath:
     """The core's swap-cost hook for one mechanism: calibrated copy time, reuse discount, traffic count.
 
     The scheduler sets `discount` (blocks already valid on host) right before a swap-out; the engine then calls
-    this object with the request's block count.
+    this object with the request and its block count.
     """
 
     discount: int
-    current: Request | None
 
     def __init__(self, model: SwapCostModel, geometry: KVGeometry, mechanism: Mechanism) -> None:
         self.model = model
         self.geometry = geometry
         self.mechanism = mechanism
         self.discount = 0
-        self.current: Request | None = None
         self.bytes = 0.0
         self.seconds = 0.0
 
@@ -66,11 +64,10 @@ class SwapPath:
     def forget(self, request: Request) -> None:
         """The request's device KV was dropped for recomputation (a live path frees its device blocks)."""
 
-    def __call__(self, blocks: int, block_bytes: int, direction: str) -> float:
+    def __call__(self, req: Request, blocks: int, block_bytes: int, direction: str) -> float:
         """Seconds to move `blocks` blocks out (`out`) or in (`in`), less the valid host blocks on a swap-out."""
         moved = max(blocks - self.discount, 0) if direction == "out" else blocks
         self.discount = 0
-        self.current = None
         self.bytes += moved * block_bytes
         seconds = self.copy_s("d2h" if direction == "out" else "h2d", moved)
         self.seconds += seconds
@@ -156,7 +153,7 @@ class PreemptionScheduler(Scheduler):
         self.work = work
         self.priority = PriorityProcess(self.priority_spec, rng)
         self.vtc = VirtualTokenCounters(self.users)
-        self.host_valid = np.zeros(work.count, dtype=np.int64)
+        self.host_valid = [0] * work.count  # a list: read per candidate on every observation
         self.retained = np.zeros(work.count, dtype=np.int64)
         self.live: dict[int, Request] = {}
         self.scores: dict[int, float] = {}
@@ -169,9 +166,6 @@ class PreemptionScheduler(Scheduler):
         self.last_decision_it = -(1 << 30)
         self.reuse_tokens = 0
         self.finished_tokens = 0
-        self.dormant = False
-        self.update_at = 0
-        self.armed = (0.0, 0)
         self.turns = self._all_turns(work)
         first = [self.turns[int(work.first[c])] for c in range(work.count)]
         later = [turn for turn in self.turns if turn.turn > 0]
@@ -229,7 +223,7 @@ class PreemptionScheduler(Scheduler):
         if nxt < int(self.work.first[conv + 1]):
             turn = self.turns[nxt]
             requests = self.engine.requests
-            requests.remove(turn)
+            del requests[requests.index(turn, self.engine.arrived)]  # it has not arrived: search only the rest
             turn.arrival = request.finish + float(self.work.think_s[nxt])
             bisect.insort(requests, turn, lo=self.engine.arrived, key=_arrival)
             if not self.mechanism.reuse:
@@ -239,14 +233,12 @@ class PreemptionScheduler(Scheduler):
 
     def plan(self, engine: Engine, worker: Worker) -> Plan:
         """Rank, preempt, swap in, join and chunk for the next iteration; may pause for the agent's decision."""
-        if self.dormant:
-            self._arm(worker, max(self.update_at - worker.iterations, 1), self._iteration_estimate(worker))
         contended = self._contended(worker)
         if contended and self.pending is None and self._decision_due(worker):
             self.window = self.candidates(worker)
             self.needs_decision = True
             self._account(worker)
-            return Plan([], False)
+            return EMPTY_PLAN
         if self.pending is not None:
             window, scores, drops = self.pending
             self.pending = None
@@ -281,12 +273,7 @@ class PreemptionScheduler(Scheduler):
         return worker.iterations - self.last_decision_it >= self.decide_every
 
     def _apply_scores(self, window: Sequence[Request], scores: np.ndarray) -> None:
-        self.scores = {}
-        for req, score in zip(window, scores.tolist(), strict=False):
-            self.scores[req.rid] = float(score)
-
-    def _rank_key(self, req: Request) -> tuple[float, int, float, int]:
-        return (-self.scores.get(req.rid, UNSCORED), 0 if _holds_kv(req) else 1, req.arrival, req.rid)
+        self.scores = {req.rid: float(score) for req, score in zip(window, scores.tolist(), strict=False)}
 
     def _rank_key_low(self, req: Request) -> tuple[float, float, int]:
         return (self.scores.get(req.rid, UNSCORED), -req.arrival, -req.rid)
@@ -306,18 +293,31 @@ class PreemptionScheduler(Scheduler):
         return req.generated
 
     def _contended(self, worker: Worker) -> bool:
+        """Whether the live requests' next steps need more device blocks (or batch slots) than there are."""
         live = self.live
         if len(live) > worker.max_batch:
             return True
-        total = 0
-        capacity = worker.pool.capacity
         block = worker.pool.block_tokens
+        capacity = worker.pool.capacity
+        # The decode batch's blocks without a pass over it: a member with a_i = prompt + generated - it needs
+        # ceil((a_i + it + 1) / B) = (a_i + it + B - (a_i + it) mod B) / B, its a_i sum is the engine's `kv_base`,
+        # and the engine counts members by (a_i - 1) mod B (`Engine.join`).
         it = worker.it
+        members = len(worker.members)
+        total = worker.kv_base + members * (it + block)
+        for residue, count in enumerate(worker.counts):
+            if count:
+                total -= count * ((residue + 1 + it) % block)
+        total //= block
+        if total > capacity:
+            return True
+        if len(live) == members:
+            return False
         for req in live.values():
-            generated = req.join_generated + it - req.join_iter if req.phase == DECODE else req.generated
-            total -= (-(req.prompt + generated + 1)) // block  # `pool.blocks_for`, inlined: this runs every plan
-            if total > capacity:
-                return True
+            if req.phase != DECODE:
+                total -= (-(req.prompt + req.generated + 1)) // block  # `pool.blocks_for`, inlined
+                if total > capacity:
+                    return True
         return False
 
     def _enact(
@@ -326,30 +326,43 @@ class PreemptionScheduler(Scheduler):
         pool = worker.pool
         if not contended:
             return self._admit_all(engine, worker)
-        order = sorted(self.live.values(), key=self._rank_key)
+        # One row per live request, sorted by the ranking (score descending, holding KV first, oldest; request ids
+        # are unique, so the comparison never reaches the payload): its next step's blocks and whether it holds
+        # device KV ride along.
+        scores = self.scores
+        it = worker.it
+        block = pool.block_tokens
+        rows = []
+        for req in self.live.values():
+            phase = req.phase
+            holds = phase in _ON_DEVICE or (phase == PREFILL and req.blocks > 0)
+            generated = req.join_generated + it - req.join_iter if phase == DECODE else req.generated
+            need = -(-(req.prompt + generated + 1) // block)  # `need`, inlined
+            rows.append((-scores.get(req.rid, UNSCORED), 0 if holds else 1, req.arrival, req.rid, need, holds, req))
+        rows.sort()
         keep: list[Request] = []
         used = 0
-        for req in order:
-            if req.phase in (TRANSFER, READY):
-                used += self.need(req, worker)
-                keep.append(req)
+        for row in rows:
+            if row[6].phase in (TRANSFER, READY):
+                used += row[4]
+                keep.append(row[6])
         reserve = max(int(WATERMARK * pool.capacity), 1)
-        for req in order:
+        capacity = pool.capacity
+        for *_, need, holds, req in rows:
             if req.phase in (TRANSFER, READY):
                 continue
-            need = self.need(req, worker)
             # Bringing a request in leaves one growth block per kept sequence (and vLLM's 1 % watermark) free, so
             # the next decode steps do not immediately evict what was just admitted.
-            headroom = 0 if _holds_kv(req) else max(reserve, len(keep) + 1)
-            if used + need + headroom <= pool.capacity and len(keep) < worker.max_batch:
+            headroom = 0 if holds else max(reserve, len(keep) + 1)
+            if used + need + headroom <= capacity and len(keep) < worker.max_batch:
                 keep.append(req)
                 used += need
         kept = {req.rid for req in keep}
         dropped = (
             {r.rid for r, flag in zip(window, drops.tolist(), strict=False) if flag} if drops is not None else set()
         )
-        for req in order:
-            if req.rid not in kept and _holds_kv(req):
+        for *_, holds, req in rows:
+            if holds and req.rid not in kept:
                 self._preempt(req, "recompute" if req.rid in dropped else self.mode)
         return self._bring_in(engine, worker, keep)
 
@@ -392,8 +405,7 @@ class PreemptionScheduler(Scheduler):
                 req.prefilled = tokens
                 self.reuse_tokens += tokens
                 self.vtc.charge(req.user, tokens, 0)
-                self.swap.current = req
-                worker.stall += self.swap(blocks, pool.block_bytes, "in")
+                worker.stall += self.swap(req, blocks, pool.block_bytes, "in")
         target = req.prompt + max(req.generated - 1, 0)
         remaining = target - req.prefilled
         n = min(remaining, budget)
@@ -417,9 +429,7 @@ class PreemptionScheduler(Scheduler):
             pool.host_used -= int(self.retained[conv])
             self.retained[conv] = 0
             self._make_host_room(pool, req)
-        self.swap.current = req
         self.engine.preempt(req, mode)
-        self.swap.current = None
         self.swap.discount = 0
         if req.phase == SWAPPED:
             self.host_valid[conv] = req.prompt + req.generated - 1
@@ -443,9 +453,7 @@ class PreemptionScheduler(Scheduler):
     def _swap_in(self, req: Request, worker: Worker) -> None:
         conv = req.conversation
         blocks = req.host_blocks
-        self.swap.current = req
         self.engine.swap_in(req, worker)
-        self.swap.current = None
         if self.mechanism.reuse:
             self.retained[conv] = blocks
             worker.pool.host_used += blocks
@@ -467,47 +475,31 @@ class PreemptionScheduler(Scheduler):
             self.counted[req.rid] = generated
 
     def _account(self, worker: Worker) -> None:
-        for req in worker.members.values():
-            self._charge(req, req.join_generated + worker.it - req.join_iter)
+        counted = self.counted
+        vtc = self.vtc
+        it = worker.it
+        for req in worker.members.values():  # `_charge` per member, inlined
+            generated = req.join_generated + it - req.join_iter
+            done = counted.get(req.rid, 0)
+            if generated > done:
+                vtc.charge(req.user, 0, generated - done)
+                counted[req.rid] = generated
 
     def _schedule_update(self, worker: Worker) -> None:
-        """Draw the iterations to the next update event and arm a timer for when they should have run."""
+        """Draw the iterations to the next update event; the engine calls back when the worker has run them."""
         gap = self.priority.gap()
         if gap >= 1 << 40:
             return
-        self.update_at = worker.iterations + gap
-        self._arm(worker, gap, self._iteration_estimate(worker))
-
-    def _iteration_estimate(self, worker: Worker) -> float:
-        return float(self.engine.perf.decode_s(worker.sms, max(len(worker.members), 1), max(worker.kv_read(), 1)))
-
-    def _arm(self, worker: Worker, iterations: int, per_iteration: float) -> None:
-        self.dormant = False
-        self.armed = (self.engine.now, worker.iterations)
-        self.engine.add_timer(self.engine.now + iterations * per_iteration, self._update_priorities)
+        self.engine.at_iterations(worker, worker.iterations + gap, self._update_priorities)
 
     def _update_priorities(self, engine: Engine) -> None:
-        """Timer hook: apply the update once its iteration count is reached, else re-arm at the observed pace.
+        """Iteration hook: redraw (or move) every live request's level, then draw the next update.
 
-        Updates are counted in iterations, as the paper's frequency is; the timer only finds the instant. Stalls
-        lengthen iterations, so the re-armed timer uses the iteration time observed since it was armed. An idle
-        worker runs no iterations: the timer goes dormant and the next plan re-arms it.
+        Updates are counted in iterations, as the paper's frequency is, and happen at the end of the drawn
+        iteration; an idle worker runs no iterations and so sees no updates.
         """
-        worker = engine.workers[0]
-        left = self.update_at - worker.iterations
-        if left > 0:
-            since, at = self.armed
-            if worker.iterations == at:
-                self.dormant = True
-                return
-            observed = (engine.now - since) / (worker.iterations - at)
-            self._arm(worker, left, observed)
-            return
-        rids = list(self.levels)
-        levels = np.fromiter((self.levels[r] for r in rids), dtype=np.int64, count=len(rids))
-        self.priority.update(levels)
-        self.levels = dict(zip(rids, levels.tolist(), strict=True))
-        self._schedule_update(worker)
+        self.levels = dict(zip(self.levels, self.priority.update(list(self.levels.values())), strict=True))
+        self._schedule_update(engine.workers[0])
 
 
 def _arrival(req: Request) -> float:

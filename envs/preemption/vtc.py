@@ -12,22 +12,32 @@ import numpy as np
 
 
 class VirtualTokenCounters:
-    """Counters, lift on activation, and the raw (unlifted) service used for the fairness metric."""
+    """Counters, lift on activation, and the raw (unlifted) service used for the fairness metric.
+
+    Plain lists: a handful of users, charged on every iteration's accounting, where numpy's per-element access
+    costs more than the arithmetic.
+
+    Attributes:
+        counter: per-user counter (service plus lifts).
+        service: per-user weighted service actually received.
+        active: per-user requests in the system.
+    """
 
     def __init__(self, users: int, w_in: float = 1.0, w_out: float = 2.0) -> None:
         self.w_in = w_in
         self.w_out = w_out
-        self.counter = np.zeros(users)
-        self.service = np.zeros(users)
-        self.active = np.zeros(users, dtype=np.int64)
+        self.counter = [0.0] * users
+        self.service = [0.0] * users
+        self.active = [0] * users
 
     def activate(self, user: int) -> None:
         """A request of `user` arrived: count it and lift the counter if the user was idle."""
-        if self.active[user] == 0:
-            others = (self.active > 0) & (np.arange(len(self.active)) != user)
-            if others.any():
-                self.counter[user] = max(self.counter[user], float(self.counter[others].min()))
-        self.active[user] += 1
+        active = self.active
+        if active[user] == 0:
+            others = [c for u, (c, a) in enumerate(zip(self.counter, active, strict=True)) if a > 0 and u != user]
+            if others:
+                self.counter[user] = max(self.counter[user], min(others))
+        active[user] += 1
 
     def deactivate(self, user: int) -> None:
         """A request of `user` finished."""
@@ -39,12 +49,17 @@ class VirtualTokenCounters:
         self.counter[user] += amount
         self.service[user] += amount
 
-    def deficit(self) -> np.ndarray:
+    def active_counters(self) -> list[float]:
+        """Counters of the users with requests in the system."""
+        return [c for c, a in zip(self.counter, self.active, strict=True) if a > 0]
+
+    def deficit(self) -> list[float]:
         """How far each active user's counter lags the active users' mean (positive = owed service)."""
-        mask = self.active > 0
-        if not mask.any():
-            return np.zeros_like(self.counter)
-        return np.where(mask, float(self.counter[mask].mean()) - self.counter, 0.0)
+        live = self.active_counters()
+        if not live:
+            return [0.0] * len(self.counter)
+        mean = sum(live) / len(live)
+        return [mean - c if a > 0 else 0.0 for c, a in zip(self.counter, self.active, strict=True)]
 
 
 def jain(values: np.ndarray) -> float:

@@ -23,7 +23,7 @@ import math
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,20 +36,20 @@ INF = math.inf
 DECODE = DECODE
 
 
-@dataclass
-class Plan:
-    """One iteration of one worker.
+class Plan(NamedTuple):
+    """One iteration of one worker (immutable, so the common plans below are shared).
 
     Attributes:
         chunks: (request, new prompt tokens) to prefill this iteration; each request's KV grows by its tokens.
         decode: whether the worker's decode batch takes a step (one token per member).
     """
 
-    chunks: list[tuple[Request, int]] = field(default_factory=list)
-    decode: bool = True
+    chunks: list[tuple[Request, int]]
+    decode: bool
 
 
 EMPTY_PLAN = Plan([], False)
+DECODE_PLAN = Plan([], True)
 
 
 class Worker:
@@ -118,6 +118,7 @@ class Worker:
         self.busy_s = 0.0
         self.iterations = 0
         self.pending_sms: tuple[int, float] | None = None
+        self.at_iterations: tuple[int, Callable[[Engine], None]] | None = None
 
     @property
     def batch(self) -> int:
@@ -226,11 +227,31 @@ class Engine:
         self._seq += 1
         heapq.heappush(self._events, (time, self._seq, kind, worker, request))
 
+    def at_iterations(self, w: Worker, count: int, hook: Callable[[Engine], None]) -> None:
+        """Call `hook(engine)` at the end of `w`'s `count`-th iteration; every worker is then re-planned.
+
+        For events counted in iterations, such as a per-iteration update probability; one pending hook per worker.
+        """
+        w.at_iterations = (count, hook)
+
     def add_timer(self, time: float, hook: Callable[[Engine], None]) -> None:
         """Call `hook(engine)` at `time` (e.g. a priority update); every worker is then re-planned."""
         self._seq += 1
         self.timer_hooks[self._seq] = hook
         heapq.heappush(self._events, (time, self._seq, TIMER, -1, None))
+
+    def wake(self) -> None:
+        """Re-plan every worker at the current instant: the scheduler's inputs changed outside the engine.
+
+        A scheduler that waits for an outside decision (an agent's ranking) calls this once it has it; idle workers
+        start at once, busy ones re-plan when their iteration ends.
+        """
+        every = self.scheduler.every_iteration
+        for w in self.workers:
+            w.dirty = True
+        for w in self.workers:
+            if not w.busy and (w.dirty or every or w.stall > 0.0):
+                self._start(w)
 
     def next_event_time(self) -> float:
         """Time of the next arrival or event."""
@@ -239,13 +260,21 @@ class Engine:
         return t_arr if t_arr < t_ev else t_ev
 
     def run(self, until: float = INF, stop: Callable[[], bool] | None = None) -> None:
-        """Advance to time `until` (or until every request finished, or `stop()` turns true after an event)."""
+        """Advance to time `until` (or until every request finished, or `stop()` is true before or after an event).
+
+        The clock ends at `until` only when the run reached it; a run that `stop` ended keeps the time it stopped at.
+        """
+        if stop is not None and stop():
+            return
         reqs = self.requests
         n_reqs = len(reqs)  # schedulers may reorder the list (later turns) but never change its length
         finished = self.finished
         events = self._events
         workers = self.workers
         on_arrival = self.scheduler.on_arrival
+        every = self.scheduler.every_iteration
+        start = self._start
+        intake = [w for w in workers if w.role != "decode"]
         self._until = until
         reached = False
         while True:
@@ -258,8 +287,10 @@ class Engine:
                 # while every prefill-capable worker is busy, arrivals up to the next event cannot change
                 # anything but the queues: take them all, then kick once
                 limit = t_ev if t_ev < until else until
-                if not all(w.busy for w in workers if w.role != "decode"):
-                    limit = t_arr
+                for w in intake:
+                    if not w.busy:
+                        limit = t_arr
+                        break
                 while True:
                     self.now = t_arr
                     on_arrival(self, reqs[self._next])
@@ -267,9 +298,8 @@ class Engine:
                     if self._next >= n_reqs or reqs[self._next].arrival > limit:
                         break
                     t_arr = reqs[self._next].arrival
-                for w in workers:
-                    if w.role != "decode":
-                        w.dirty = True
+                for w in intake:
+                    w.dirty = True
             else:
                 if t_ev > until:
                     reached = True
@@ -277,7 +307,7 @@ class Engine:
                 time, seq, kind, idx, request = heapq.heappop(events)
                 self.now = time
                 if kind == ITER_END:
-                    self._end_iteration(self.workers[idx])
+                    self._end_iteration(workers[idx])
                 elif kind in (TRANSFER_DONE, SWAP_IN_DONE):
                     assert request is not None
                     request.phase = READY
@@ -288,19 +318,15 @@ class Engine:
                     self.timer_hooks.pop(seq)(self)
                     for w in self.workers:
                         w.dirty = True
-            self._kick()
+            for w in workers:  # start every idle worker with work (this runs after every event)
+                if not w.busy and (w.dirty or every or w.stall > 0.0):
+                    start(w)
             if stop is not None and stop():
                 break
             if len(finished) == n_reqs:
                 break
         if reached and until < INF and self.now < until and not self.done:
             self.now = until
-
-    def _kick(self) -> None:
-        every = self.scheduler.every_iteration
-        for w in self.workers:
-            if not w.busy and (w.dirty or every or w.stall > 0.0):
-                self._start(w)
 
     # ---- iterations -----------------------------------------------------------------------------------------
     def _rate(self, w: Worker) -> float:
@@ -322,50 +348,70 @@ class Engine:
             w.dirty = False
             w.plan = self.scheduler.plan(self, w)
         plan = w.plan
-        if not plan.chunks and not (plan.decode and w.members):
+        members = w.members
+        decode = plan.decode and len(members) > 0
+        if not plan.chunks and not decode:
             if w.stall > 0:
                 self._launch(w, w.stall)
                 w.stall = 0.0
             return
-        need = 0
-        if plan.decode and w.members:
-            need = w.counts[(-w.it) % w.pool.block_tokens]
-            if need > w.pool.free:
+        pool = w.pool
+        block = pool.block_tokens
+        if decode:
+            need = w.counts[(-w.it) % block]
+            if need > pool.capacity - pool.used:
                 self.scheduler.on_kv_exhausted(self, w, need)
                 w.dirty = True
-                if not w.members:
+                if not members:
                     w.plan = Plan(plan.chunks, False)
                     plan = w.plan
-                    need = 0
+                    decode = False
                 else:
-                    need = w.counts[(-w.it) % w.pool.block_tokens]
-                    if need > w.pool.free:
+                    need = w.counts[(-w.it) % block]
+                    if need > pool.capacity - pool.used:
                         raise RuntimeError("on_kv_exhausted did not free enough KV blocks")
-        w.pool.take(need)
+            if decode:
+                # `pool.take(need)` without its re-check: the test above holds
+                pool.used += need
+                if pool.used > pool.peak:
+                    pool.peak = pool.used
         tokens = 0
         e2 = 0.0
         for i, (req, n) in enumerate(plan.chunks):
-            grow = w.pool.blocks_for(req.prefilled + n) - req.blocks
-            if grow > w.pool.free:
-                plan = w.plan = Plan(self._requeue(w, plan.chunks, i), plan.decode)
-                break
+            done = req.prefilled
+            grow = -(-(done + n) // block) - req.blocks  # `pool.blocks_for`, inlined
             if grow > 0:
-                w.pool.take(grow)
+                if grow > pool.capacity - pool.used:
+                    plan = w.plan = Plan(self._requeue(w, plan.chunks, i), plan.decode)
+                    break
+                pool.used += grow  # `pool.take(grow)` without its re-check: the test above holds
+                if pool.used > pool.peak:
+                    pool.peak = pool.used
                 req.blocks += grow
-            e2 += n * (n + 2 * req.prefilled)
+            e2 += n * (n + 2 * done)
             tokens += n
-        if not plan.chunks and not (plan.decode and w.members):
+        if not plan.chunks and not decode:
             return
-        batch = len(w.members) if plan.decode else 0
+        perf = self.perf
         if tokens == 0:
-            duration = self.perf.decode_s(w.sms, batch, w.kv_read())
-        elif batch:
-            duration = self.perf.mixed_s(w.sms, tokens, e2, batch, w.kv_read())
+            batch = len(members) if decode else 0
+            duration = perf.decode_s(w.sms, batch, w.kv_base + len(members) * w.it)
+        elif decode:
+            duration = perf.mixed_s(w.sms, tokens, e2, len(members), w.kv_base + len(members) * w.it)
         else:
-            duration = self.perf.prefill_s(w.sms, tokens, e2)
-        duration = duration / self._rate(w) + w.stall
+            duration = perf.prefill_s(w.sms, tokens, e2)
+        if w.partner >= 0:
+            partner = self.workers[w.partner]
+            if partner.busy:  # `_rate`, inlined: co-running slows both partitions as measured
+                prefill = w.role == "prefill"
+                rates = self.perf.corun_rates(w.sms if prefill else partner.sms, self.oversubscribed)
+                duration /= rates[0] if prefill else rates[1]
+        duration += w.stall
         w.stall = 0.0
-        self._launch(w, duration)
+        w.busy = True
+        w.busy_s += duration
+        self._seq += 1
+        heapq.heappush(self._events, (self.now + duration, self._seq, ITER_END, w.idx, None))
 
     @staticmethod
     def _requeue(w: Worker, chunks: list[tuple[Request, int]], first: int) -> list[tuple[Request, int]]:
@@ -387,16 +433,24 @@ class Engine:
         w.busy = False
         w.iterations += 1
         plan = w.plan
-        now = self.now
-        if plan.chunks:
-            for req, n in plan.chunks:
+        chunks = plan.chunks
+        if chunks:
+            for req, n in chunks:
                 req.prefilled += n
                 if req.prefilled >= req.prompt + max(req.generated - 1, 0):
                     self._prefill_done(w, req)
             w.dirty = True
-        if plan.decode and w.members:
-            self._decode_step(w, now)
-            if self.inline and not w.dirty and not plan.chunks and not self.scheduler.every_iteration:
+        decode = plan.decode and len(w.members) > 0
+        if decode:
+            self._decode_step(w, self.now)
+        if w.at_iterations is not None and w.iterations >= w.at_iterations[0]:
+            hook = w.at_iterations[1]
+            w.at_iterations = None
+            hook(self)
+            for other in self.workers:
+                other.dirty = True
+        if decode:
+            if not w.dirty and not chunks and self.inline and not self.scheduler.every_iteration:
                 self._decode_run(w)
             elif not w.busy:
                 w.dirty = True
@@ -405,15 +459,22 @@ class Engine:
         w.it += 1
         w.iter_end.append(now)
         heap = w.finish_heap
+        if heap and heap[0][0] <= w.it:
+            self._finish_due(w, now)
+
+    def _finish_due(self, w: Worker, now: float) -> None:
+        """Retire the decode-batch members whose last token came out in the iteration that just ended."""
+        heap = w.finish_heap
+        idx = w.idx
         while heap and heap[0][0] <= w.it:
             entry = heapq.heappop(heap)
-            if not self._live(w, entry):
-                continue
             req = entry[3]
+            if req.phase != DECODE or req.worker != idx or req.join_iter != entry[2]:  # a stale entry
+                continue
             self._leave(w, req)
             req.phase = FINISHED
             req.finish = now
-            w.pool.give(req.blocks)
+            w.pool.used -= req.blocks  # `pool.give`, inlined
             req.blocks = 0
             self.finished.append(req)
             if self.on_finish is not None:
@@ -421,18 +482,19 @@ class Engine:
             for other in self.workers:
                 other.dirty = True
 
-    @staticmethod
-    def _live(w: Worker, entry: tuple[int, int, int, Request]) -> bool:
-        req = entry[3]
-        return req.phase == DECODE and req.worker == w.idx and req.join_iter == entry[2]
-
     def _decode_run(self, w: Worker) -> None:
         """Run clean decode-only iterations inline until the next event, a completion or a KV shortage.
 
         Nothing in the loop touches another worker, the batch or the partition, so those are read once; only this
         worker's clock, KV use and busy time move, and they are written back on the way out.
         """
-        limit = min(self.next_event_time(), self._until)
+        nxt = self._next
+        limit = self.requests[nxt].arrival if nxt < len(self.requests) else INF  # `next_event_time`, inlined
+        events = self._events
+        if events and events[0][0] < limit:
+            limit = events[0][0]
+        if self._until < limit:
+            limit = self._until
         it_stop = self.it_stop[1] if self.it_stop is not None and self.it_stop[0] == w.idx else 1 << 62
         pool = w.pool
         block = pool.block_tokens
@@ -441,7 +503,7 @@ class Engine:
         heap = w.finish_heap
         iter_end = w.iter_end
         idx = w.idx
-        rate = self._rate(w)
+        rate = self._rate(w) if w.partner >= 0 else 1.0
         n = len(w.members)
         kv_base = w.kv_base
         fixed, per_kv = self.perf.decode_terms(w.sms, n)
@@ -453,26 +515,31 @@ class Engine:
         while heap:
             head = heap[0]
             req = head[3]
-            if req.phase == DECODE and req.worker == idx and req.join_iter == head[2]:  # `_live`, inlined
+            if req.phase == DECODE and req.worker == idx and req.join_iter == head[2]:  # still in this batch
                 break
             heapq.heappop(heap)
         stop_it = min(it_stop, heap[0][0]) if heap else it_stop
+        if w.at_iterations is not None:
+            # the iteration that reaches the hook's count ends as an event, where `_end_iteration` calls it
+            stop_it = min(stop_it, it + w.at_iterations[0] - w.iterations)
         busy_s = w.busy_s
         iterations = w.iterations
+        used = pool.used
+        peak = pool.peak
         while True:
             if now >= switch_at:
                 w.dirty = True
                 break
             need = counts[(-it) % block]
-            if need > capacity - pool.used:
+            if need > capacity - used:
                 w.dirty = True
                 break
             duration = (fixed + per_kv * (kv_base + n * it)) / rate
             end = now + duration
             # `pool.take(need)` without its re-check: the capacity test above already holds
-            pool.used += need
-            if pool.used > pool.peak:
-                pool.peak = pool.used
+            used += need
+            if used > peak:
+                peak = used
             busy_s += duration
             if end > limit or it + 1 >= stop_it:
                 w.busy = True
@@ -482,6 +549,8 @@ class Engine:
             now = end
             it += 1
             iter_end.append(now)
+        pool.used = used
+        pool.peak = peak
         self.now = now
         w.it = it
         w.busy_s = busy_s
@@ -527,23 +596,26 @@ class Engine:
 
     def join(self, req: Request, w: Worker) -> None:
         """Add a READY request (holding its KV in `w.pool`) to `w`'s decode batch."""
+        it = w.it
+        generated = req.generated
+        marks = req.tbt_marks
+        if marks:
+            widx, start, last, stop = marks[-1]
+            if stop > start:
+                last = self.workers[widx].iter_end[stop - 1]
+        else:
+            last = req.first_token
         req.phase = DECODE
         req.worker = w.idx
-        req.join_iter = w.it
-        req.join_generated = req.generated
-        stored = req.prompt + req.generated - 1
-        w.counts[(stored - w.it) % w.pool.block_tokens] += 1
-        w.kv_base += stored + 1 - w.it
+        req.join_iter = it
+        req.join_generated = generated
+        stored = req.prompt + generated - 1
+        w.counts[(stored - it) % w.pool.block_tokens] += 1
+        w.kv_base += stored + 1 - it
         w.members[req.rid] = req
-        heapq.heappush(w.finish_heap, (w.it + req.output - req.generated, req.rid, w.it, req))
-        req.tbt_marks.append((w.idx, w.it, self._last_token_time(req), -1))
+        heapq.heappush(w.finish_heap, (it + req.output - generated, req.rid, it, req))
+        marks.append((w.idx, it, last, -1))
         w.dirty = True
-
-    def _last_token_time(self, req: Request) -> float:
-        if not req.tbt_marks:
-            return req.first_token
-        widx, start, last, stop = req.tbt_marks[-1]
-        return self.workers[widx].iter_end[stop - 1] if stop > start else last
 
     def _leave(self, w: Worker, req: Request) -> None:
         req.generated = req.join_generated + (w.it - req.join_iter)
@@ -553,7 +625,7 @@ class Engine:
         del w.members[req.rid]
         widx, start, last, _ = req.tbt_marks[-1]
         req.tbt_marks[-1] = (widx, start, last, w.it)
-        req.blocks = w.pool.blocks_for(req.prompt + req.generated - 1)
+        req.blocks = -(-(req.prompt + req.generated - 1) // w.pool.block_tokens)  # `pool.blocks_for`, inlined
         req.worker = -1
 
     def preempt(self, req: Request, mode: str) -> None:
@@ -577,7 +649,7 @@ class Engine:
         req.preemptions += 1
         pool = w.pool
         if mode == "swap" and req.generated > 0 and pool.host_free >= req.blocks:
-            cost = self.swap_cost(req.blocks, pool.block_bytes, "out")
+            cost = self.swap_cost(req, req.blocks, pool.block_bytes, "out")
             pool.host_used += req.blocks
             req.host_blocks = req.blocks
             self.swapped_blocks += req.blocks
@@ -606,7 +678,7 @@ class Engine:
         req.blocks = blocks
         req.host_blocks = 0
         self.swapped_blocks += blocks
-        cost = self.swap_cost(blocks, pool.block_bytes, "in")
+        cost = self.swap_cost(req, blocks, pool.block_bytes, "in")
         if self.async_swap:
             start = max(self.now, self.swap_channel_free)
             self.swap_channel_free = start + cost

@@ -12,11 +12,13 @@ from typing import Any
 
 from sysgym.envs.core.config import require
 from sysgym.envs.serving.models import ModelSpec
+from sysgym.envs.serving.request import Request
 
 GIB = 1024**3
 
-# seconds to move `blocks` KV blocks of `block_bytes` each, in direction "out" (device to host) or "in".
-SwapCost = Callable[[int, int, str], float]
+SwapCost = Callable[[Request, int, int, str], float]
+"""Seconds to swap (request, blocks, bytes per block, `out` or `in`): the request lets a cost hook (or a live
+path doing the real copy) know whose KV moves."""
 
 
 def kv_capacity_blocks(
@@ -55,8 +57,8 @@ class GatheredSwapCost:
     d2h_gbps: float
     h2d_gbps: float
 
-    def __call__(self, blocks: int, block_bytes: int, direction: str) -> float:
-        """Seconds to move `blocks` blocks out (device to host) or in."""
+    def __call__(self, req: Request, blocks: int, block_bytes: int, direction: str) -> float:
+        """Seconds to move `req`'s `blocks` blocks out (device to host) or in."""
         nbytes = blocks * block_bytes
         gbps = self.d2h_gbps if direction == "out" else self.h2d_gbps
         return self.fixed_s + self.gather_s_per_byte * nbytes + nbytes / (gbps * 1e9)

@@ -38,9 +38,9 @@ def summarize(finished: Sequence[Request], total: int, objective: Slo, duration_
             "throughput_rps": 0.0,
             "finished": 0.0,
         }
-    ttft = np.fromiter((r.first_token - r.arrival for r in finished), float, len(finished))
-    tpot = np.fromiter((r.tpot() for r in finished), float, len(finished))
-    latency = np.fromiter((r.finish - r.arrival for r in finished), float, len(finished))
+    ttft = np.array([r.first_token - r.arrival for r in finished])
+    tpot = np.array([r.tpot() for r in finished])
+    latency = np.array([r.finish - r.arrival for r in finished])
     ok = int(np.count_nonzero((ttft <= objective.ttft_s) & (tpot <= objective.tpot_s)))
     span = max(duration_s, 1e-9)
     return {

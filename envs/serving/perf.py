@@ -212,6 +212,7 @@ class PerfModel:
         t_min = full_tokens[0]
         g_min = self._gemm_layer_ms(gemm_rows, t_min)
         self.tokens_axis = np.arange(0, MAX_TOKENS + TOKEN_STEP, TOKEN_STEP, dtype=float)
+        self._last_bin = len(self.tokens_axis) - 1
         lin = np.empty_like(self.tokens_axis)
         slope = (full_ms[-1] - full_ms[-2]) / (full_tokens[-1] - full_tokens[-2])
         lin_at = [ms - self.attention_ms(float(t) ** 2) for t, ms in zip(full_tokens, full_ms, strict=True)]
@@ -314,12 +315,11 @@ class PerfModel:
             self._comm_fixed = 0.0
 
     # ---- prediction (seconds, whole model, one iteration) ------------------------------------------------
-    def _bin(self, tokens: int) -> int:
-        return min(-(-tokens // TOKEN_STEP), len(self.tokens_axis) - 1)
-
     def prefill_s(self, sms: int, tokens: int, e2: float) -> float:
         """A prefill-only iteration of `tokens` new tokens with attention work `e2` (sum of c*(c+2l))."""
-        i = self._bin(tokens)
+        i = -(-tokens // TOKEN_STEP)  # the token bin, capped at the grid's end
+        if i > self._last_bin:
+            i = self._last_bin
         attn = self.attn_a0 + self.attn_a2 * e2
         return self._pre_lin[sms][i] + self._pre_ratio[sms][i] * attn + self._comm_fixed + self._comm_per_token * tokens
 

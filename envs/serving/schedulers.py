@@ -7,15 +7,10 @@ free-block watermark on admission, recompute preemption of the newest request wh
 
 from __future__ import annotations
 
-from sysgym.envs.serving.engine import Engine, Plan, Scheduler, Worker
+from sysgym.envs.serving.engine import DECODE_PLAN, Engine, Plan, Scheduler, Worker
 from sysgym.envs.serving.request import PREFILL, Request
 
 WATERMARK = 0.01
-
-
-def prefill_target(req: Request) -> int:
-    """Tokens a request's prefill must cover: its prompt, plus the output so far after a recompute preemption."""
-    return req.prompt + max(req.generated - 1, 0)
 
 
 def join_ready(engine: Engine, w: Worker) -> None:
@@ -47,11 +42,12 @@ def fcfs_chunks(w: Worker, budget: int, slots: int, chunked: bool) -> list[tuple
     waiting = w.waiting
     while waiting and budget > 0 and slots > 0:
         req = waiting[0]
-        remaining = prefill_target(req) - req.prefilled
+        generated = req.generated
+        remaining = req.prompt + (generated - 1 if generated > 1 else 0) - req.prefilled  # its prefill target
         n = min(remaining, budget) if chunked else remaining
         if n > budget and chunks:
             break
-        grow = pool.blocks_for(req.prefilled + n) - req.blocks
+        grow = -(-(req.prefilled + n) // pool.block_tokens) - req.blocks  # `pool.blocks_for`, inlined
         if grow > free:
             break
         free -= grow
@@ -88,7 +84,7 @@ class VllmScheduler(Scheduler):
         chunks = fcfs_chunks(worker, worker.token_budget, slots, False)
         if chunks:
             return Plan(chunks, False)
-        return Plan([], True)
+        return DECODE_PLAN
 
 
 class SemiPDScheduler(Scheduler):
@@ -101,7 +97,7 @@ class SemiPDScheduler(Scheduler):
             slots = decode.max_batch - len(decode.members) - len(decode.ready)
             return Plan(fcfs_chunks(worker, worker.token_budget, max(slots, 1), True), False)
         join_ready(engine, worker)
-        return Plan([], True)
+        return DECODE_PLAN
 
 
 class DisaggScheduler(Scheduler):
@@ -122,7 +118,7 @@ class DisaggScheduler(Scheduler):
         while worker.incoming and not worker.swapped and pool.free - worker.incoming[0][0].blocks >= reserve:
             engine.start_transfer(worker)
         join_ready(engine, worker)
-        return Plan([], True)
+        return DECODE_PLAN
 
     def on_kv_exhausted(self, engine: Engine, worker: Worker, needed: int) -> None:
         """Swap out the newest decoding requests until the step fits."""

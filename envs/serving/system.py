@@ -74,7 +74,7 @@ class KVTransfer:
 
     def __call__(self, req: Request) -> float:
         """Seconds to move `req`'s KV blocks."""
-        return self.cost(req.blocks, self.block_bytes, "out")
+        return self.cost(req, req.blocks, self.block_bytes, "out")
 
 
 @lru_cache(maxsize=16)

@@ -71,7 +71,10 @@ def synthetic_requests(spec: WorkloadSpec, rng: np.random.Generator) -> list[Req
     prompts, outputs = length_distribution(spec.dataset).sample(rng, spec.requests)
     users = rng.integers(0, spec.users, size=spec.requests) if spec.users > 1 else np.zeros(spec.requests, int)
     return [
-        Request(i, float(times[i]), int(prompts[i]), int(outputs[i]), user=int(users[i])) for i in range(spec.requests)
+        Request(i, t, p, o, u)
+        for i, (t, p, o, u) in enumerate(
+            zip(times.tolist(), prompts.tolist(), outputs.tolist(), users.tolist(), strict=True)
+        )
     ]
 
 

@@ -146,6 +146,8 @@ class ModelBackend(Backend[np.ndarray, int]):
             self._mask[n - 1] = True
         self.engine: Engine = build_engine(self.serving)
         self.view = SMPartitionView(config, self.slo, self.parts, self.total_sms)
+        # a prompt's prefill time on the whole GPU (semi-PD's l_100 estimate), by prompt length: a pure function
+        self._full_prefill_s: dict[int, float] = {}
 
     def _objective(self) -> Slo:
         """The configured SLO: a table entry, or semi-PD's rule (7.5x / 10x a lone request) on this GPU."""
@@ -193,7 +195,7 @@ class ModelBackend(Backend[np.ndarray, int]):
     def _on_finish(self, req: Request) -> None:
         w = self._window
         w.finished += 1
-        tpot = req.tpot()
+        tpot = (req.finish - req.first_token) / (req.output - 1) if req.output > 1 else 0.0  # `tpot()`, finished
         w.tpot.append(tpot)
         if req.first_token - req.arrival <= self.slo.ttft_s and tpot <= self.slo.tpot_s:
             w.attained += 1
@@ -244,10 +246,15 @@ class ModelBackend(Backend[np.ndarray, int]):
         engine = self.engine
         reqs = engine.requests
         perf = self.perf
-        while self._arrived_seen < engine.arrived:
-            r = reqs[self._arrived_seen]
+        full = self._full_prefill_s
+        arrived = engine.arrived
+        while self._arrived_seen < arrived:
+            prompt = reqs[self._arrived_seen].prompt
             window.arrivals += 1
-            window.prefill_full_s += perf.prefill_s(self.total_sms, r.prompt, float(r.prompt) ** 2)
+            seconds = full.get(prompt)
+            if seconds is None:
+                seconds = full[prompt] = perf.prefill_s(self.total_sms, prompt, float(prompt) ** 2)
+            window.prefill_full_s += seconds
             self._arrived_seen += 1
         # requests get their first token roughly in arrival order; scan forward from the oldest unseen one
         i = self._first_seen
@@ -326,5 +333,5 @@ class ModelBackend(Backend[np.ndarray, int]):
         fin = self.engine.finished
         return {
             "ttft_s": [r.first_token - r.arrival for r in fin],
-            "tpot_s": [r.tpot() for r in fin if math.isfinite(r.tpot())],
+            "tpot_s": [t for t in map(Request.tpot, fin) if math.isfinite(t)],
         }

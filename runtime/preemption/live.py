@@ -80,7 +80,6 @@ class LiveSwapPath(SwapPath):
     """Performs the copy the mechanism implies on the request the scheduler names, returns its measured time."""
 
     discount: int
-    current: Request | None
 
     def __init__(self, base: SwapPath, kv: LiveKV) -> None:
         super().__init__(base.model, base.geometry, base.mechanism)
@@ -94,11 +93,8 @@ class LiveSwapPath(SwapPath):
         """Free the device blocks of a request preempted for recomputation."""
         self.kv.release_gpu(request)
 
-    def __call__(self, blocks: int, block_bytes: int, direction: str) -> float:
-        """Move `blocks` of `self.current` (less the reuse discount when swapping out); measured seconds."""
-        req = self.current
-        if req is None:
-            return super().__call__(blocks, block_bytes, direction)
+    def __call__(self, req: Request, blocks: int, block_bytes: int, direction: str) -> float:
+        """Move `blocks` of `req` (less the reuse discount when swapping out); measured seconds."""
         kv = self.kv
         layout = self.mechanism.layout
         host = kv.host.setdefault(req.conversation, [])
@@ -117,7 +113,6 @@ class LiveSwapPath(SwapPath):
             if not self.mechanism.reuse:
                 kv.release_host(req.conversation)
         self.discount = 0
-        self.current = None
         self.bytes += moved * block_bytes
         self.seconds += seconds
         return seconds

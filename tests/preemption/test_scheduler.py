@@ -127,3 +127,39 @@ def test_vllm_swap_in_drops_the_host_copy() -> None:
             break
     assert backend.scheduler.host_valid[1] == 0
     assert worker.pool.host_used == 0
+
+
+def test_fast_paths_agree_with_the_direct_sums() -> None:
+    """`_contended` (from the engine's residue counts) and the reward's TBT excess (prefix sums) against per-request
+    loops, at every plan and step of a contended episode."""
+    from sysgym.envs.preemption.scheduler import PreemptionScheduler
+    from sysgym.envs.serving.request import DECODE
+
+    config = PreemptionConfig(conversations=24, rate=40.0, think_s=0.5, users=4, gpu_mem_gib=21.5)
+    backend = PreemptionModelBackend(config)
+    scheduler = backend.scheduler
+    checked = [0, 0]
+    fast = PreemptionScheduler._contended
+
+    def both(worker: object) -> bool:
+        live = scheduler.live
+        total = 0
+        for req in live.values():
+            generated = req.join_generated + worker.it - req.join_iter if req.phase == DECODE else req.generated
+            total += worker.pool.blocks_for(req.prompt + generated + 1)
+        direct = len(live) > worker.max_batch or total > worker.pool.capacity
+        assert fast(scheduler, worker) == direct
+        checked[0] += 1
+        return direct
+
+    scheduler._contended = both  # type: ignore[method-assign]
+    backend.reset(np.random.default_rng(0), {})
+    rng = np.random.default_rng(1)
+    while not backend.engine.done:
+        before = len(backend.engine.finished)
+        outcome = backend.apply(rng.uniform(-1, 1, backend.action_space.shape).astype(np.float32))
+        new = backend.engine.finished[before:]
+        direct = sum(float(np.maximum(backend.engine.tbt_samples(r) / config.tbt_slo_s - 1.0, 0.0).sum()) for r in new)
+        assert outcome.signals["tbt_over"] == pytest.approx(direct, rel=1e-9, abs=1e-9)
+        checked[1] += len(new)
+    assert checked[0] > 100 and checked[1] > 50

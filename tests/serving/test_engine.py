@@ -124,3 +124,30 @@ def test_config_rejects_unknown_system() -> None:
     with pytest.raises(UnknownNameError, match="vllm-chunked"):
         ServingConfig(system="orca")
     assert dataclasses.replace(ServingConfig(), model="llama3-70b").model == "llama3-70b"
+
+
+def test_iteration_hook_fires_at_the_end_of_the_counted_iteration() -> None:
+    engine = build_engine(ServingConfig(system="vllm-chunked"))
+    req = one(100, 50)
+    engine.reset([req])
+    worker = engine.workers[0]
+    seen: list[tuple[int, int]] = []
+    engine.at_iterations(worker, 17, lambda e: seen.append((worker.iterations, worker.it)))
+    engine.run()
+    # the prefill iteration is the first; decode iterations run in the inline loop, which must stop for the hook
+    assert seen == [(17, 16)]
+    assert engine.done and req.generated == 50
+
+
+def test_wake_starts_an_idle_worker_at_once() -> None:
+    engine = build_engine(ServingConfig(system="vllm-chunked"))
+    req = one(100, 5)
+    engine.reset([req])
+    worker = engine.workers[0]
+    engine.scheduler.on_arrival(engine, req)
+    engine._next = 1  # the request is queued by hand, as a scheduler would after an outside input
+    assert not worker.busy
+    engine.wake()
+    assert worker.busy and req.prefilled == 0
+    engine.run()
+    assert engine.done and req.first_token > 0.0
