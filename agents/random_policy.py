@@ -33,7 +33,8 @@ def sample_action(space: gym.Space[Any], mask: np.ndarray | None, rng: np.random
     if isinstance(space, gym.spaces.Discrete):
         if mask is None:
             return int(space.start + rng.integers(int(space.n)))
-        return int(space.start + rng.choice(np.flatnonzero(mask)))
+        allowed = np.flatnonzero(mask)
+        return int(space.start + allowed[rng.integers(len(allowed))])
     if isinstance(space, gym.spaces.MultiDiscrete):
         nvec = np.asarray(space.nvec).ravel()
         if mask is None:
