@@ -40,6 +40,10 @@ class SparkConfig:
             each task as its own Spark job, which pays job scheduling and Python-worker start-up, and measures
             that cost at start-up (metric `live_task_overhead_s`), so the model can be calibrated to a live
             run (`sysgym.runtime.spark.compare`). The live backend ignores this field (its overhead is real).
+        task_slowdown: factor on every task's work time in the model: a task holds its core
+            `task_slowdown * duration + task_overhead_s`. 1 runs tasks at their nominal durations; the live
+            backend fits both terms to real UDF tasks timed at start-up (metrics `live_task_slowdown`,
+            `live_task_overhead_s`), since its Python UDF runs slower than nominal under load. Ignored live.
     """
 
     workload: str = "2_power_2_small_users"
@@ -58,6 +62,7 @@ class SparkConfig:
     master: str = ""
     live_timeout_s: float = 900.0
     task_overhead_s: float = 0.0
+    task_slowdown: float = 1.0
 
     def __post_init__(self) -> None:
         require(self.cores >= 1, f"cores must be >= 1, got {self.cores}")
@@ -73,3 +78,4 @@ class SparkConfig:
         require(0.0 < self.time_scale <= 100.0, f"time_scale must be in (0, 100], got {self.time_scale}")
         require(self.live_timeout_s > 0.0, f"live_timeout_s must be > 0, got {self.live_timeout_s}")
         require(0.0 <= self.task_overhead_s <= 60.0, f"task_overhead_s must be in [0, 60], got {self.task_overhead_s}")
+        require(0.1 <= self.task_slowdown <= 10.0, f"task_slowdown must be in [0.1, 10], got {self.task_slowdown}")

@@ -64,7 +64,7 @@ class SparkJobOrderEnv(SysEnv[SparkConfig]):
     `gym.make("sysgym/SparkJobOrder-v0", backend="model", workload="2_power_2_small_users", **overrides)`;
     see `SparkConfig` for every override (cores, max_candidates, partitioning, task_skew, estimate_noise,
     fairness_weight, trace_mode, poisson_*, default_tasks, time_scale, master, live_timeout_s,
-    task_overhead_s). Workloads:
+    task_overhead_s, task_slowdown). Workloads:
     `2_large_2_small_users`, `2_power_2_small_users`, `4_large_users`, `4_super_small_users`, `poisson`, or a
     path to a WTA-format Google CSV. `info["system"]` is the simulator state documented in
     `sysgym.envs.spark.sim.SparkSim`.
@@ -73,16 +73,18 @@ class SparkJobOrderEnv(SysEnv[SparkConfig]):
     FAIR scheduler with one FAIR pool per user): each task the policy picks is released to Spark as a
     one-partition LoopN job in its user's pool (see `sysgym.runtime.spark.live`), observations come from the same
     bookkeeping fed by real completions, metrics from real times. Use `time_scale` (and `default_tasks`) to make
-    an episode last tens of seconds. `task_overhead_s` (default 0) adds a fixed cost to every task of the model,
-    the term that calibrates it to a live run: the live backend measures that cost at start-up and reports it,
-    with other diagnostics, as the extra metrics `live_task_overhead_s`, `live_task_excess_s` and
-    `live_load_avg_1m` (see `sysgym.runtime.spark.live`). A failed Spark job truncates the episode with
+    an episode last tens of seconds. `task_overhead_s` (default 0) and `task_slowdown` (default 1) make every
+    task of the model hold its core `task_slowdown * duration + task_overhead_s`, the terms that calibrate it to
+    a live run: the live backend times real UDF tasks at start-up, fits that line and reports it, with other
+    diagnostics, as the extra metrics `live_task_overhead_s`, `live_task_slowdown` and the other `live_*`
+    metrics (see `sysgym.runtime.spark.live`). A failed Spark job truncates the episode with
     `info["error"]` and stops the SparkSession; `reset(options={"fail_job": j})` injects such a failure into
     job j's tasks.
 
     ## Version History
     - v0: initial release.
     - v0 (same version): `task_overhead_s` added, default 0, so the registered behaviour is unchanged.
+    - v0 (same version): `task_slowdown` added, default 1, so the registered behaviour is unchanged.
     """
 
     config_cls: ClassVar[type] = SparkConfig

@@ -42,7 +42,7 @@ def job_times(sim: SparkSim) -> JobTimes:
 
 def reference_run(workload: Workload, config: SparkConfig) -> JobTimes:
     """The same workload under UJF, the fairness reference of DVR."""
-    sim = SparkSim(config.cores, config.max_candidates, config.task_overhead_s)
+    sim = SparkSim(config.cores, config.max_candidates, config.task_overhead_s, config.task_slowdown)
     sim.load(workload)
     more = not sim.done
     while more:
@@ -57,7 +57,7 @@ class SparkModelBackend(Backend[np.ndarray, int]):
     def __init__(self, config: SparkConfig) -> None:
         check_workload(config.workload)
         self.config = config
-        self.sim = SparkSim(config.cores, config.max_candidates, config.task_overhead_s)
+        self.sim = SparkSim(config.cores, config.max_candidates, config.task_overhead_s, config.task_slowdown)
         self.observation_space, self.action_space = spaces(config)
         self._key: tuple[SparkConfig, str] | None = None
 

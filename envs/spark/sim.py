@@ -44,6 +44,7 @@ class SparkSim:
         now: simulated time (s) since the first user started.
         cores: the application's cores; free_cores: idle ones now.
         task_overhead: fixed seconds each task holds its core beyond its work (Spark's per-task cost).
+        task_slowdown: factor on each task's work time (1 = nominal durations; calibrated to a live run).
         candidates: job index in each action slot (slot i is action i), in submission order.
         users, classes: names, indexed by `job_user` and `job_class`.
         job_user, job_class: per job (index into the workload's jobs). Per-job and per-user state are plain
@@ -63,9 +64,10 @@ class SparkSim:
         last_freed_job: the job whose task freed the most recent core (-1 before any).
     """
 
-    def __init__(self, cores: int, max_candidates: int, task_overhead: float = 0.0) -> None:
+    def __init__(self, cores: int, max_candidates: int, task_overhead: float = 0.0, task_slowdown: float = 1.0) -> None:
         self.cores = cores
         self.task_overhead = task_overhead
+        self.task_slowdown = task_slowdown
         self.max_candidates = max_candidates
         self.obs_size = max_candidates * len(JOB_FEATURES) + len(CLUSTER_FEATURES)
         self._masks: dict[int, np.ndarray] = {}
@@ -192,10 +194,10 @@ class SparkSim:
     def start_task(self, job: int, duration: float) -> None:
         """Run one task: the simulator schedules its completion (the live backend submits it to Spark).
 
-        The core is held for the work plus the fixed overhead, and that whole time counts as the user's
-        service, as it does live (where a task's time is measured from submission to completion).
+        The core is held for the work (times the slowdown) plus the fixed overhead, and that whole time counts
+        as the user's service, as it does live (where a task's time is measured from submission to completion).
         """
-        held = duration + self.task_overhead
+        held = duration * self.task_slowdown + self.task_overhead
         self._push(self.now + held, FINISH, job, held)
 
     def arrive(self, job: int) -> None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Live Spark vs the model on one scenario, same seeds and settings; writes results/spark/live-vs-model.md.
-# The compare step also runs the model calibrated with the per-task overhead the live run measured at start-up.
-# Run from the repository root: bash results/spark/live_vs_model.sh (needs Java; about 30 minutes on 2 shared CPUs).
+# The compare step also runs the model calibrated with the task-time line (a + b * nominal) the live backend fitted
+# at start-up to real UDF tasks, before each episode (never from the compared episodes).
+# Run from the repository root: bash results/spark/live_vs_model.sh (needs Java; 14.5 minutes on 2 quiet CPUs).
 set -euo pipefail
 for backend in live model; do
     .venv/bin/sysgym eval --env sysgym/SparkJobOrder-v0 --backend "$backend" --workload 2_large_2_small_users \

@@ -11,14 +11,22 @@ completion of its last partition's Spark job, as the UWFQ benchmark measures job
 
 The one-task `sum` stage of the model is released the same way, as a one-partition Spark job of its (short)
 duration once the UDF stage's tasks have finished. DVR is computed against the model's UJF run of the same drawn
-workload (a live UJF reference would double every episode's wall time), with the per-task overhead measured
-at start-up.
+workload (a live UJF reference would double every episode's wall time), with the task-time fit measured at
+start-up.
 
-Calibration diagnostics, reported next to the model's metrics (names prefixed `live_`): `live_task_overhead_s`,
-the per-task overhead measured at start-up with empty jobs (what `task_overhead_s` of the model is set to when
-calibrating); `live_task_excess_s`, the mean over the episode's tasks of real task time minus the task's
-duration (overhead plus any slowdown of the UDF, e.g. from other load on the machine); `live_load_avg_1m`, the
-machine's 1-minute load average sampled at every decision (it includes this run's own busy cores).
+Calibration at start-up (before the episode's clock starts, so never from the episode it is compared with):
+one-partition jobs running the real UDF at the shortest, median and 90th-percentile task durations of the drawn
+workload, from `cores` threads at once, timed end to end and fitted as `real = a + b * nominal`
+(`sysgym.runtime.spark.task_time`). Reported next to the model's metrics (names prefixed `live_`):
+`live_task_overhead_s` (a, what the model's `task_overhead_s` is set to when calibrating) and
+`live_task_slowdown` (b, the model's `task_slowdown`); `live_task_fit_rms_s`, the fit's residual;
+`live_task_excess_s`, the mean over the episode's tasks of real task time minus the task's duration, and
+`live_task_fit_excess_s`, what the start-up fit predicted for the same tasks (a + (b - 1) * duration), to show
+how well the start-up calibration held during the episode; `live_episode_task_overhead_s` and
+`live_episode_task_slowdown`, the same line fitted to the episode's own tasks afterwards (a diagnostic of what a
+perfectly calibrated line would give, never used as the calibration; NaN when the episode's tasks had a single
+duration); `live_load_avg_1m`, the machine's 1-minute load average sampled at every decision (it includes this
+run's own busy cores).
 """
 
 from __future__ import annotations
@@ -44,11 +52,19 @@ from sysgym.envs.spark.model import job_times, reference_run, spaces
 from sysgym.envs.spark.sim import ARRIVE, SparkSim
 from sysgym.envs.spark.workloads import build_workload, check_workload
 from sysgym.runtime.spark.session import SparkRuntime, require_spark
+from sysgym.runtime.spark.task_time import TaskTimeFit, calibration_points, fit_task_time
 
 POLL_S = 0.5
 """Longest wait for a completion before re-checking arrivals and the episode's time limit."""
 JVM_EXIT_WAIT_S = 2.0
 """Longest wait, after a Spark call failed, for the JVM's exit to show (a dead JVM is named as the cause)."""
+EPISODE_TASK_METRICS = (
+    "live_task_excess_s",
+    "live_task_fit_excess_s",
+    "live_episode_task_overhead_s",
+    "live_episode_task_slowdown",
+)
+"""Metrics comparing the episode's real task times with their nominal durations (NaN without tasks)."""
 
 
 class LiveState(SparkSim):
@@ -100,8 +116,8 @@ class SparkLiveBackend(Backend[np.ndarray, int]):
         self.runtime: SparkRuntime | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._done: queue.Queue[tuple[int, float, float, float, str | None]] = queue.Queue()
-        self.task_overhead_s = 0.0
-        self._excess: list[float] = []
+        self.task_fit = TaskTimeFit(0.0, 1.0, 0.0, 0)
+        self._timed: list[tuple[float, float]] = []
         self._loads: list[float] = []
         self._fail_job = -1
         self._reference: Any = None
@@ -120,10 +136,12 @@ class SparkLiveBackend(Backend[np.ndarray, int]):
                 master = self.config.master or f"local[{self.config.cores}]"
                 self.runtime = SparkRuntime(master, list(workload.users))
                 self.runtime.warm_up(self.config.cores)
-                self.task_overhead_s = self.runtime.measure_task_overhead(self.config.cores)
+                durations = [task for job in workload.jobs for stage in job.stages for task in stage]
+                timed = self.runtime.measure_task_times(self.config.cores, calibration_points(durations))
+                self.task_fit = fit_task_time(timed)
                 self._pool = ThreadPoolExecutor(self.config.cores, thread_name_prefix="sysgym-spark-task")
             self._reference = None
-            self._excess = []
+            self._timed = []
             self._loads = [os.getloadavg()[0]]
             self._workload = workload
             self.state.begin(workload)
@@ -233,7 +251,7 @@ class SparkLiveBackend(Backend[np.ndarray, int]):
             if error is not None:
                 state.error = error
                 return
-            self._excess.append(duration - requested)
+            self._timed.append((requested, duration))
             state.advance_clock(max(finished_at, state.now))
             state.finish_task(job, duration)
             try:
@@ -247,12 +265,19 @@ class SparkLiveBackend(Backend[np.ndarray, int]):
 
     def metrics(self) -> dict[str, float]:
         """The model's metric names, from real submission and completion times, plus the `live_` diagnostics."""
+        fit = self.task_fit
         if self._reference is None:
-            calibrated = replace(self.config, task_overhead_s=min(self.task_overhead_s, 60.0))
+            calibrated = replace(
+                self.config,
+                task_overhead_s=min(fit.overhead_s, 60.0),
+                task_slowdown=min(max(fit.slowdown, 0.1), 10.0),
+            )
             self._reference = reference_run(self._workload, calibrated)
         metrics = episode_metrics(job_times(self.state), self._reference)
-        metrics["live_task_overhead_s"] = self.task_overhead_s
-        metrics["live_task_excess_s"] = float(np.mean(self._excess)) if self._excess else math.nan
+        metrics["live_task_overhead_s"] = fit.overhead_s
+        metrics["live_task_slowdown"] = fit.slowdown
+        metrics["live_task_fit_rms_s"] = fit.rms_s
+        metrics.update(_episode_task_times(self._timed, fit))
         metrics["live_load_avg_1m"] = float(np.mean(self._loads))
         return metrics
 
@@ -266,6 +291,21 @@ class SparkLiveBackend(Backend[np.ndarray, int]):
     def close(self) -> None:
         """Stop the worker threads, the SparkSession and its JVM (idempotent)."""
         _stop(self)
+
+
+def _episode_task_times(timed: list[tuple[float, float]], fit: TaskTimeFit) -> dict[str, float]:
+    """Real vs nominal times of the episode's tasks: mean excess, the start-up fit's prediction, the own fit."""
+    if not timed:
+        return dict.fromkeys(EPISODE_TASK_METRICS, math.nan)
+    nominal = np.array([x for x, _ in timed])
+    real = np.array([y for _, y in timed])
+    own = fit_task_time(timed) if len(set(nominal.tolist())) >= 2 else TaskTimeFit(math.nan, math.nan, math.nan, 0)
+    return {
+        "live_task_excess_s": float(np.mean(real - nominal)),
+        "live_task_fit_excess_s": float(np.mean(fit.overhead_s + (fit.slowdown - 1.0) * nominal)),
+        "live_episode_task_overhead_s": own.overhead_s,
+        "live_episode_task_slowdown": own.slowdown,
+    }
 
 
 def _spark_error(runtime: SparkRuntime, what: str, exc: Exception) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,8 @@ from sysgym.envs.core.errors import BackendUnavailableError
 
 ROWS_PER_TASK = 8
 """Generated rows per task; each row burns an equal share of the task's duration (LoopN: sqrt per iteration)."""
-OVERHEAD_JOBS_PER_CORE = 4
-"""Empty jobs each core's thread times when measuring the per-task overhead (after one discarded)."""
+CALIBRATION_REPEATS = 2
+"""Tasks of each calibration duration that each core's thread times at start-up (after one discarded)."""
 
 
 def require_spark() -> None:
@@ -117,25 +117,34 @@ class SparkRuntime:
         """Start the Python workers on every core (the benchmark warms each job type up before time 0)."""
         self.context.parallelize(range(cores), cores).map(lambda row: loop_udf(row, 1000, False)).sum()
 
-    def measure_task_overhead(self, cores: int, jobs_per_core: int = OVERHEAD_JOBS_PER_CORE) -> float:
-        """Seconds an empty task costs end to end: the fixed part of every task's time that the UDF rate misses.
+    def measure_task_times(
+        self, cores: int, nominals: Sequence[float], repeats: int = CALIBRATION_REPEATS
+    ) -> list[tuple[float, float]]:
+        """Real seconds of UDF tasks of each nominal duration, as (nominal, measured) pairs to fit a line to.
 
-        Each of `cores` threads submits `jobs_per_core` one-partition jobs of one LoopN iteration, exactly as
-        the backend releases tasks (pool, user, job group), so the mean wall time per job is what Spark's job
-        scheduling, task dispatch, the Python worker and result collection add to every task, with the cores
-        contending as they do in an episode. A first round per thread is discarded (it warms the code paths).
+        Each of `cores` threads runs `repeats` one-partition LoopN jobs of every duration in `nominals`, exactly
+        as the backend releases tasks (pool, user, job group, the UDF sized from `rate`), so the measured time
+        holds everything an episode's task pays: Spark's job scheduling and dispatch, the Python worker, the
+        UDF's real speed with every core busy at once, and the machine's load at that moment. A first task per
+        thread is discarded (it warms the code paths). Threads walk the durations in opposite orders so that
+        short and long tasks overlap as they do in an episode.
         """
         pool = self.pools[0] if self.pools else "default"
 
-        def submit(index: int) -> float:
-            self.run_task(pool, pool, f"sysgym-calibrate-{index}", 0.0, False)
-            start = time.perf_counter()
-            for _ in range(jobs_per_core):
-                self.run_task(pool, pool, f"sysgym-calibrate-{index}", 0.0, False)
-            return (time.perf_counter() - start) / jobs_per_core
+        def submit(index: int) -> list[tuple[float, float]]:
+            group = f"sysgym-calibrate-{index}"
+            self.run_task(pool, pool, group, 0.0, False)
+            order = list(nominals) if index % 2 == 0 else list(reversed(nominals))
+            timed = []
+            for _ in range(repeats):
+                for nominal in order:
+                    start = time.perf_counter()
+                    self.run_task(pool, pool, group, nominal, False)
+                    timed.append((nominal, time.perf_counter() - start))
+            return timed
 
         with ThreadPoolExecutor(cores, thread_name_prefix="sysgym-spark-calibrate") as threads:
-            return float(statistics.fmean(threads.map(submit, range(cores))))
+            return [pair for timed in threads.map(submit, range(cores)) for pair in timed]
 
     def run_task(self, pool: str, user: str, group: str, duration: float, fail: bool) -> None:
         """Run one task of `duration` seconds as a one-partition Spark job in `pool`, tagged with `user`.

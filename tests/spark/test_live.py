@@ -73,10 +73,28 @@ def test_live_episode_then_failed_job_truncates_and_stops_spark():
         assert len(info["samples"]["response_time_s"]) == jobs
         assert min(info["samples"]["response_time_s"]) > 0.0
         _, model_info = model.reset(seed=1)
-        live_only = {"live_task_overhead_s", "live_task_excess_s", "live_load_avg_1m"}
-        assert set(info["metrics"]) == set(_model_metrics(model, model_info)) | live_only
-        assert 0.0 < info["metrics"]["live_task_overhead_s"] < 60.0
-        assert info["metrics"]["live_task_excess_s"] > 0.0 and info["metrics"]["live_load_avg_1m"] >= 0.0
+        live_only = {
+            "live_task_overhead_s",
+            "live_task_slowdown",
+            "live_task_fit_rms_s",
+            "live_task_excess_s",
+            "live_task_fit_excess_s",
+            "live_episode_task_overhead_s",
+            "live_episode_task_slowdown",
+            "live_load_avg_1m",
+        }
+        metrics = info["metrics"]
+        assert set(metrics) == set(_model_metrics(model, model_info)) | live_only
+        # the start-up fit: real UDF tasks at >= 2 durations, a line with a non-negative fixed cost per task
+        fit = backend.task_fit
+        assert fit.samples >= 2 * 2 and metrics["live_task_overhead_s"] == fit.overhead_s
+        assert 0.0 <= fit.overhead_s < 60.0 and 0.1 < fit.slowdown < 10.0 and fit.rms_s >= 0.0
+        assert metrics["live_task_slowdown"] == fit.slowdown
+        assert metrics["live_task_excess_s"] > 0.0 and metrics["live_load_avg_1m"] >= 0.0
+        durations = [t for job in backend.state.workload.jobs for stage in job.stages for t in stage]
+        predicted = fit.overhead_s + (fit.slowdown - 1.0) * sum(durations) / len(durations)
+        assert metrics["live_task_fit_excess_s"] == pytest.approx(predicted)
+        assert metrics["live_episode_task_overhead_s"] >= 0.0 and metrics["live_episode_task_slowdown"] > 0.0
 
         # second episode, same SparkSession and workload: the last-submitted job's tasks raise inside the UDF
         last = max(range(jobs), key=lambda j: backend.state.job_arrival[j])
