@@ -6,7 +6,7 @@
 - Failures: a trial that raises (diverging losses, NaN logits, bad hyperparameter combinations) or returns a
   non-finite value is pruned with the reason in its `failure` attribute; the study goes on.
 - Storage: a journal file by default (SQLite locks under parallel workers); any SQLAlchemy URL, e.g.
-  `postgresql://user:pass@host/db`, for many workers on many machines.
+  `postgresql://user:pass@host/db`, for many workers on many machines (driver: `pip install "sysgym[postgres]"`).
 - Killed workers: each running trial writes a heartbeat (user attribute) every `grace_s/4` seconds; a worker that
   starts fails every running trial whose heartbeat is older than `grace_s` and queues its parameters again, so
   finished trials are never lost and the study resumes where it stood.
