@@ -406,8 +406,7 @@ class PreemptionScheduler(Scheduler):
                 self.reuse_tokens += tokens
                 self.vtc.charge(req.user, tokens, 0)
                 worker.stall += self.swap(req, blocks, pool.block_bytes, "in")
-        target = req.prompt + max(req.generated - 1, 0)
-        remaining = target - req.prefilled
+        remaining = req.prefill_target - req.prefilled
         n = min(remaining, budget)
         grow = pool.blocks_for(req.prefilled + n) - req.blocks
         if grow > pool.free:

@@ -246,12 +246,9 @@ class Engine:
         A scheduler that waits for an outside decision (an agent's ranking) calls this once it has it; idle workers
         start at once, busy ones re-plan when their iteration ends.
         """
-        every = self.scheduler.every_iteration
         for w in self.workers:
             w.dirty = True
-        for w in self.workers:
-            if not w.busy and (w.dirty or every or w.stall > 0.0):
-                self._start(w)
+        self._kick()
 
     def next_event_time(self) -> float:
         """Time of the next arrival or event."""
@@ -272,8 +269,6 @@ class Engine:
         events = self._events
         workers = self.workers
         on_arrival = self.scheduler.on_arrival
-        every = self.scheduler.every_iteration
-        start = self._start
         intake = [w for w in workers if w.role != "decode"]
         self._until = until
         reached = False
@@ -318,15 +313,20 @@ class Engine:
                     self.timer_hooks.pop(seq)(self)
                     for w in self.workers:
                         w.dirty = True
-            for w in workers:  # start every idle worker with work (this runs after every event)
-                if not w.busy and (w.dirty or every or w.stall > 0.0):
-                    start(w)
+            self._kick()
             if stop is not None and stop():
                 break
             if len(finished) == n_reqs:
                 break
         if reached and until < INF and self.now < until and not self.done:
             self.now = until
+
+    def _kick(self) -> None:
+        """Start every idle worker that has work (runs after every event)."""
+        every = self.scheduler.every_iteration
+        for w in self.workers:
+            if not w.busy and (w.dirty or every or w.stall > 0.0):
+                self._start(w)
 
     # ---- iterations -----------------------------------------------------------------------------------------
     def _rate(self, w: Worker) -> float:
@@ -401,17 +401,10 @@ class Engine:
         else:
             duration = perf.prefill_s(w.sms, tokens, e2)
         if w.partner >= 0:
-            partner = self.workers[w.partner]
-            if partner.busy:  # `_rate`, inlined: co-running slows both partitions as measured
-                prefill = w.role == "prefill"
-                rates = self.perf.corun_rates(w.sms if prefill else partner.sms, self.oversubscribed)
-                duration /= rates[0] if prefill else rates[1]
+            duration /= self._rate(w)  # co-running slows both partitions as measured
         duration += w.stall
         w.stall = 0.0
-        w.busy = True
-        w.busy_s += duration
-        self._seq += 1
-        heapq.heappush(self._events, (self.now + duration, self._seq, ITER_END, w.idx, None))
+        self._launch(w, duration)
 
     @staticmethod
     def _requeue(w: Worker, chunks: list[tuple[Request, int]], first: int) -> list[tuple[Request, int]]:
@@ -437,7 +430,7 @@ class Engine:
         if chunks:
             for req, n in chunks:
                 req.prefilled += n
-                if req.prefilled >= req.prompt + max(req.generated - 1, 0):
+                if req.prefilled >= req.prefill_target:
                     self._prefill_done(w, req)
             w.dirty = True
         decode = plan.decode and len(w.members) > 0
@@ -503,7 +496,7 @@ class Engine:
         heap = w.finish_heap
         iter_end = w.iter_end
         idx = w.idx
-        rate = self._rate(w) if w.partner >= 0 else 1.0
+        rate = self._rate(w)
         n = len(w.members)
         kv_base = w.kv_base
         fixed, per_kv = self.perf.decode_terms(w.sms, n)

@@ -117,6 +117,11 @@ class Request:
         self.priority = 0.0
 
     @property
+    def prefill_target(self) -> int:
+        """Tokens its prefill must cover: the prompt, plus the output so far after a recompute preemption."""
+        return self.prompt + max(self.generated - 1, 0)
+
+    @property
     def context(self) -> int:
         """Tokens whose KV the request needs now: its prompt plus the output produced so far."""
         return self.prompt + self.generated

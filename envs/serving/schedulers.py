@@ -42,8 +42,7 @@ def fcfs_chunks(w: Worker, budget: int, slots: int, chunked: bool) -> list[tuple
     waiting = w.waiting
     while waiting and budget > 0 and slots > 0:
         req = waiting[0]
-        generated = req.generated
-        remaining = req.prompt + (generated - 1 if generated > 1 else 0) - req.prefilled  # its prefill target
+        remaining = req.prefill_target - req.prefilled
         n = min(remaining, budget) if chunked else remaining
         if n > budget and chunks:
             break

@@ -195,7 +195,7 @@ class ModelBackend(Backend[np.ndarray, int]):
     def _on_finish(self, req: Request) -> None:
         w = self._window
         w.finished += 1
-        tpot = (req.finish - req.first_token) / (req.output - 1) if req.output > 1 else 0.0  # `tpot()`, finished
+        tpot = req.tpot()
         w.tpot.append(tpot)
         if req.first_token - req.arrival <= self.slo.ttft_s and tpot <= self.slo.tpot_s:
             w.attained += 1

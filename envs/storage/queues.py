@@ -62,29 +62,13 @@ class DeviceQueue:
 
     def read(self, t: float, page: int, npages: int, nbytes: float) -> float:
         """Queue one read arriving at `t`; returns its completion time."""
-        slots = self._slots
-        start = slots[0]
-        if start < t:
-            start = t
         base = self._r_base
         if self._hdd:
             base += self._position(page, npages)
-        xfer = start + base
-        if xfer < self._pipe:
-            xfer = self._pipe
-        end = xfer + nbytes / self._r_bw
-        self._pipe = end
-        hold = start + self._r_occ
-        _heapreplace(slots, end if end > hold else hold)
-        self.busy_us += end - start
-        return end
+        return self._occupy(t, base, self._r_bw, self._r_occ, nbytes)
 
     def write(self, t: float, page: int, npages: int, nbytes: float) -> float:
         """Queue one write arriving at `t` (through the SLC cache on a QLC drive); returns its completion time."""
-        slots = self._slots
-        start = slots[0]
-        if start < t:
-            start = t
         base, bw = self._w_base, self._w_bw
         if self._slc_cap > 0.0:
             free = self._slc_free + (t - self._last_fold) * self._fold
@@ -98,19 +82,23 @@ class DeviceQueue:
                 base, bw = self._post_base, self._post_bw
         if self._hdd:
             base += self._position(page, npages)
+        return self._occupy(t, base, bw, self._w_occ, nbytes)
+
+    def _occupy(self, t: float, base: float, bw: float, occ: float, nbytes: float) -> float:
+        """Hold the earliest free slot from `t` for `occ` and the transfer pipe for `nbytes`; the completion time."""
+        slots = self._slots
+        start = slots[0]
+        if start < t:
+            start = t
         xfer = start + base
         if xfer < self._pipe:
             xfer = self._pipe
         end = xfer + nbytes / bw
         self._pipe = end
-        hold = start + self._w_occ
+        hold = start + occ
         _heapreplace(slots, end if end > hold else hold)
         self.busy_us += end - start
         return end
-
-    def submit(self, t: float, is_write: bool, page: int, npages: int, nbytes: float) -> float:
-        """Queue one operation arriving at `t`; returns its completion time."""
-        return self.write(t, page, npages, nbytes) if is_write else self.read(t, page, npages, nbytes)
 
     def _position(self, page: int, npages: int) -> float:
         """HDD head movement to `page` (seek plus rotation; none when the access continues the previous one)."""

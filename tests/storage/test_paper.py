@@ -69,11 +69,11 @@ def test_device_models_match_their_datasheets() -> None:
     for name in ("optane", "sata-tlc", "tlc-nvme"):
         spec = CATALOGUE[name]
         queue = DeviceQueue(spec, 1e9, [0], 4096)
-        latency = queue.submit(0.0, False, 0, 1, 4096)
+        latency = queue.read(0.0, 0, 1, 4096)
         typical = {"optane": 10.0, "sata-tlc": 36.0, "tlc-nvme": 77.0}[name]
         assert latency == pytest.approx(typical, rel=0.05)
         saturated = DeviceQueue(spec, 1e9, [0], 4096)
-        end = max(saturated.submit(0.0, False, 0, 1, 4096) for _ in range(20_000))
+        end = max(saturated.read(0.0, 0, 1, 4096) for _ in range(20_000))
         assert 20_000 / (end / 1e6) == pytest.approx(spec.read_iops, rel=0.1)
 
 
@@ -81,12 +81,12 @@ def test_hdd_seek_grows_with_distance_and_sequential_runs_skip_it() -> None:
     hdd = CATALOGUE["hdd"]
     addresses = [*range(1000), 200_000_000]  # page 1000 sits 800 GB away
     queue = DeviceQueue(hdd, 1e12, addresses, 4096)
-    t = queue.submit(0.0, False, 0, 1, 4096)
-    sequential = queue.submit(t, False, 1, 1, 4096) - t
+    t = queue.read(0.0, 0, 1, 4096)
+    sequential = queue.read(t, 1, 1, 4096) - t
     t += sequential
-    near = queue.submit(t, False, 10, 1, 4096) - t
+    near = queue.read(t, 10, 1, 4096) - t
     t += near
-    far = queue.submit(t, False, 1000, 1, 4096) - t
+    far = queue.read(t, 1000, 1, 4096) - t
     assert sequential < 200 < 5000 < near < far
 
 
@@ -97,7 +97,7 @@ def test_qlc_write_cliff_after_the_slc_cache() -> None:
     t = 0.0
     latencies = []
     for _ in range(int(2 * cache // (256 << 10))):
-        end = queue.submit(t, True, 0, 64, 256 << 10)
+        end = queue.write(t, 0, 64, 256 << 10)
         latencies.append(end - t)
         t = end
     assert latencies[-1] > 4 * latencies[0]
