@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,6 +114,15 @@ def bench(
     return rows
 
 
+def compiled_modules() -> list[str]:
+    """The loaded sysgym modules that run as mypyc extensions rather than interpreted Python."""
+    return sorted(
+        name
+        for name, module in list(sys.modules.items())
+        if name.startswith("sysgym.") and (getattr(module, "__file__", None) or "").endswith(".so")
+    )
+
+
 def markdown(rows: list[BenchRow], command: str, seconds: float, rounds: int) -> str:
     """results/bench.md."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -123,6 +133,7 @@ def markdown(rows: list[BenchRow], command: str, seconds: float, rounds: int) ->
         f"with {REFERENCE_ID} in the same process. Machine: {os.cpu_count()} CPUs, {platform.python_implementation()}",
         f"{platform.python_version()}, 1-min load average {load:.1f} at the end (other work on the machine slows",
         "both sides of each ratio alike, the absolute rates less so).",
+        f"Modules compiled with mypyc (setup.py): {', '.join(compiled_modules()) or 'none'}.",
         "",
         "| env | steps/s | CartPole-v1 steps/s | ratio | simulated s per wall s (paper policy and load, best of 3) |",
         "|---|---:|---:|---:|---:|",

@@ -21,6 +21,8 @@ from sysgym.envs.registry import specs
 assert importlib.util.find_spec("envs") is None, "a top-level 'envs' package was installed"
 assert importlib.util.find_spec("runtime") is None, "a top-level 'runtime' package was installed"
 assert "site-packages" in sysgym.__file__, sysgym.__file__
+import sysgym.envs.storage.core as compiled
+assert compiled.__file__.endswith(".so"), "the wheel did not compile the storage simulator: " + compiled.__file__
 for s in specs():
     gym.make(s.id, **dict(s.quick_kwargs)).close()
 print("made", len(specs()))
@@ -34,7 +36,7 @@ def test_wheel_installs_into_a_fresh_venv(tmp_path: Path) -> None:
     for name in COPIED:
         path = ROOT / name
         if path.is_dir():
-            shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
         else:
             shutil.copy(path, source / name)
     wheels = tmp_path / "wheels"

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 import operator
+from abc import ABC, abstractmethod
+from array import array
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,9 +24,11 @@ from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
+from mypy_extensions import mypyc_attr
 
 from sysgym.envs.core.backend import Backend, Outcome
 from sysgym.envs.core.errors import InvalidActionError
+from sysgym.envs.core.native import attributes, restore
 from sysgym.envs.storage.config import StorageConfig
 from sysgym.envs.storage.devices import DeviceSpec, resolve
 from sysgym.envs.storage.rewards import SIBYL_EVICT_EXPONENT, SIBYL_LATENCY_FLOOR_US
@@ -39,24 +43,28 @@ AGE_TABLE = 4096  # ages (in requests) whose decay factor and recency feature ar
 _LOG_BACKLOG = math.log1p(1e6)
 
 
-class StorageIO(Protocol):
-    """Where latencies come from: modelled queues or real files."""
+@mypyc_attr(allow_interpreted_subclasses=True)
+class StorageIO(ABC):
+    """Where latencies come from: modelled queues or real files.
 
+    A base class rather than a Protocol so that compiled code calls a compiled implementation directly.
+    """
+
+    @abstractmethod
     def serve(self, t: float, device: int, is_write: bool, page: int, npages: int, nbytes: float) -> float:
         """Serve one request's share on `device`; its latency in microseconds."""
-        ...
 
+    @abstractmethod
     def migrate(self, t: float, src: int, dst: int, page: int, npages: int, nbytes: float) -> float:
         """Move a run of pages; the device time it used, microseconds."""
-        ...
 
+    @abstractmethod
     def backlogs(self, now: float) -> list[float]:
         """Queueing delay a request arriving now would see on every device."""
-        ...
 
+    @abstractmethod
     def close(self) -> None:
         """Release real resources."""
-        ...
 
 
 IOFactory = Callable[[list[DeviceSpec], list[float], Workload], StorageIO]
@@ -117,7 +125,7 @@ class StorageCore(Backend[np.ndarray, int]):
         self.ref_us = self.specs[-1].read_4k_us()
         self.initial_device = self.n_devices - 1 if config.preexisting < 0 else config.preexisting
         self.page_bytes = config.page_kib * 1024
-        self._decay = 0.5 ** (1.0 / config.heat_half_life)
+        self._decay: float = 0.5 ** (1.0 / config.heat_half_life)
         self._no_candidates = [0.0] * (4 * config.candidates)
         self._decay_table = [self._decay**k for k in range(AGE_TABLE)]
         self._masks: dict[tuple[bool, bool, int, int], np.ndarray] = {}
@@ -125,6 +133,13 @@ class StorageCore(Backend[np.ndarray, int]):
         self.view = StorageView(self)
         self.io: StorageIO | None = None
         self.done = True
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        args = (self.config, self.mode, self._io_factory, self._place_rule, self._mig_rule)
+        return (type(self), args, attributes(self))
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        restore(self, state)
 
     # -- episode -------------------------------------------------------------------------------------------
     def reset(self, rng: np.random.Generator, options: dict[str, Any]) -> None:
@@ -148,6 +163,9 @@ class StorageCore(Backend[np.ndarray, int]):
         self._recency_table = [math.log1p(k) / span for k in range(AGE_TABLE)]
         sizes = {b: min(math.log2(b / 4096.0 + 1.0) / 8.0, 1.0) for b in set(w.nbytes)}
         self._size_feature = [sizes[b] for b in w.nbytes]
+        # The request columns again as attributes of this class: compiled, reading them is a C field access.
+        self._t_us, self._is_write, self._start = w.t_us, w.is_write, w.start
+        self._npages, self._nbytes = w.npages, w.nbytes
         self.latencies: list[float] = []
         self.recent: list[int] = []
         self.promote: list[int] = []
@@ -168,17 +186,16 @@ class StorageCore(Backend[np.ndarray, int]):
 
     def _advance(self) -> None:
         """Serve requests (heuristics deciding where needed) until the learner has a decision to make."""
-        writes, every = self.w.is_write, self.config.migration_interval
-        times = self.w.t_us
+        writes, every = self._is_write, self.config.migration_interval
+        times = self._t_us
         learner_places, learner_migrates = self.mode != "migration", self.mode != "placement"
-        serve_read = self._serve_read
         n = self.n_requests
         i = self.index
         while i < n:
             place = writes[i]
             mig = i > 0 and i % every == 0
             if not place and not mig:  # a plain read: nothing to decide
-                serve_read(times[i])
+                self._serve_read(times[i])
                 i = self.index = i + 1
                 continue
             learner_place = place and learner_places
@@ -202,7 +219,7 @@ class StorageCore(Backend[np.ndarray, int]):
         tier (capacity evictions and evict decisions) feed Sibyl's eviction term.
         """
         i = self.index
-        t = self.w.t_us[i]
+        t = self._t_us[i]
         if self.rule_mig:
             self._candidates()
             promote, evict = self._mig_rule.migrate(self.view)
@@ -211,7 +228,7 @@ class StorageCore(Backend[np.ndarray, int]):
             if not 0 <= device < self.n_devices:
                 raise InvalidActionError(f"placement heuristic chose device {device}")
         demoted = self.demoted_pages
-        if self.w.is_write[i]:
+        if self._is_write[i]:
             self._serve_write(device, t)
         else:
             self._serve_read(t)
@@ -241,6 +258,10 @@ class StorageCore(Backend[np.ndarray, int]):
         self._advance()
         return Outcome(self._signals(latencies[first:]), terminated=self.done)
 
+    def _decayed(self, age: int) -> float:
+        """The heat decay factor over `age` requests (tabulated for recent ages, the same number either way)."""
+        return self._decay_table[age] if age < AGE_TABLE else self._decay**age
+
     def _signals(self, served: list[float]) -> dict[str, float]:
         """What the rewards need from the requests served this step (Sibyl's terms only when it is chosen)."""
         signals = {"latency_us": sum(served), "migration_us": self._mig_sum, "ref_us": self.ref_us}
@@ -253,82 +274,81 @@ class StorageCore(Backend[np.ndarray, int]):
     # -- serving ---------------------------------------------------------------------------------------------
     def _serve_write(self, device: int, t: float) -> None:
         """Place every page of the current write on `device` (remapping re-written pages) and serve it there."""
-        w, i = self.w, self.index
-        start, n = w.start[i], w.npages[i]
+        i = self.index
+        start, n = self._start[i], self._npages[i]
         end = start + n
         loc, count, last, heat, used, lru = self.loc, self.count, self.last, self.heat, self.used, self.lru
         slowest = self.n_devices - 1
-        decay = self._decay
         dst_lru = lru[device] if device < slowest else None
         added = 0
         for p in range(start, end):
             lp = last[p]
-            heat[p] = heat[p] * decay ** (i - lp) + 1.0 if lp >= 0 else 1.0
+            heat[p] = heat[p] * self._decayed(i - lp) + 1.0 if lp >= 0 else 1.0
             last[p] = i
-            count[p] += 1
+            count[p] = count[p] + 1
             old = loc[p]
             if old == device:
                 if dst_lru is not None:
                     dst_lru.move_to_end(p)
                 continue
             if old >= 0:
-                used[old] -= 1
+                used[old] = used[old] - 1
                 if old < slowest:
                     del lru[old][p]
             loc[p] = device
             added += 1
             if dst_lru is not None:
                 dst_lru[p] = None
-        used[device] += added
+        used[device] = used[device] + added
         if device > 0:
             self.recent.extend(range(start, end))
         io = self.io
         assert io is not None
-        latency = io.serve(t, device, True, start, n, w.nbytes[i])
+        latency = io.serve(t, device, True, start, n, self._nbytes[i])
         if dst_lru is not None and used[device] > self.capacity[device]:
             self._force_evict(device, t)
         hit = 1.0 if device == 0 else 0.0
         if device == 0:
             self.fast_pages += n
         self.latencies.append(latency)
-        self.spatial = self.spatial + 1 if abs(start - self.prev_end) <= 5 else 0
+        self.spatial = self.spatial + 1 if -5 <= start - self.prev_end <= 5 else 0
         self.prev_end = end
         self.hit_ema += 0.01 * (hit - self.hit_ema)
         self.lat_ema += 0.01 * (latency - self.lat_ema)
 
     def _serve_read(self, t: float) -> None:
         """Serve the current read where its pages are (never-touched pages are on the initial device)."""
-        w, i = self.w, self.index
-        start, n = w.start[i], w.npages[i]
+        i = self.index
+        start, n = self._start[i], self._npages[i]
         end = start + n
         loc, count, last, heat = self.loc, self.count, self.last, self.heat
         slowest = self.n_devices - 1
-        decay = self._decay
         initial = self.initial_device
         io = self.io
         assert io is not None
         if n == 1:  # most requests: one page, no run splitting
             lp = last[start]
-            heat[start] = heat[start] * decay ** (i - lp) + 1.0 if lp >= 0 else 1.0
+            heat[start] = heat[start] * self._decayed(i - lp) + 1.0 if lp >= 0 else 1.0
             last[start] = i
-            count[start] += 1
+            count[start] = count[start] + 1
             d = loc[start]
             if d < 0:
                 d = loc[start] = initial
-                self.used[initial] += 1
+                self.used[initial] = self.used[initial] + 1
                 if initial < slowest:
                     self.lru[initial][start] = None
             elif d < slowest:
                 self.lru[d].move_to_end(start)
             if d:
                 self.recent.append(start)
-            latency = io.serve(t, d, False, start, 1, w.nbytes[i])
-            fast = 0.0 if d else 1.0
-            self.fast_pages += d == 0
+            latency = io.serve(t, d, False, start, 1, self._nbytes[i])
+            hit = 0.0 if d else 1.0
+            if d == 0:
+                self.fast_pages += 1
             self.latencies.append(latency)
-            self.spatial = self.spatial + 1 if abs(start - self.prev_end) <= 5 else 0
+            self.spatial = self.spatial + 1 if -5 <= start - self.prev_end <= 5 else 0
             self.prev_end = end
-            self.hit_ema += 0.01 * (fast - self.hit_ema)
+            self.hit_ema += 0.01 * (hit - self.hit_ema)
             self.lat_ema += 0.01 * (latency - self.lat_ema)
             return
         recent = self.recent
@@ -339,13 +359,13 @@ class StorageCore(Backend[np.ndarray, int]):
         fast = 0
         for p in range(start, end):
             lp = last[p]
-            heat[p] = heat[p] * decay ** (i - lp) + 1.0 if lp >= 0 else 1.0
+            heat[p] = heat[p] * self._decayed(i - lp) + 1.0 if lp >= 0 else 1.0
             last[p] = i
-            count[p] += 1
+            count[p] = count[p] + 1
             d = loc[p]
             if d < 0:
                 d = loc[p] = initial
-                self.used[initial] += 1
+                self.used[initial] = self.used[initial] + 1
                 if initial < slowest:
                     self.lru[initial][p] = None
             elif d < slowest:
@@ -357,12 +377,12 @@ class StorageCore(Backend[np.ndarray, int]):
             if d != first:
                 mixed = True
         if mixed:
-            latency = self._split_read(t, start, end, w.nbytes[i] / n)
+            latency = self._split_read(t, start, end, self._nbytes[i] / n)
         else:
-            latency = io.serve(t, first, False, start, n, w.nbytes[i])
+            latency = io.serve(t, first, False, start, n, self._nbytes[i])
         self.fast_pages += fast
         self.latencies.append(latency)
-        self.spatial = self.spatial + 1 if abs(start - self.prev_end) <= 5 else 0
+        self.spatial = self.spatial + 1 if -5 <= start - self.prev_end <= 5 else 0
         self.prev_end = end
         self.hit_ema += 0.01 * (fast / n - self.hit_ema)
         self.lat_ema += 0.01 * (latency - self.lat_ema)
@@ -452,7 +472,7 @@ class StorageCore(Backend[np.ndarray, int]):
             if src < 0:  # untouched data lives on the initial device and is not counted in `used` yet
                 src = initial
             else:
-                used[src] -= 1
+                used[src] = used[src] - 1
                 if src < slowest:
                     del lru[src][p]
             loc[p] = dst
@@ -460,7 +480,7 @@ class StorageCore(Backend[np.ndarray, int]):
                 dst_lru[p] = None
             moves.append((p, src))
         n_moves = len(moves)
-        used[dst] += n_moves
+        used[dst] = used[dst] + n_moves
         io = self.io
         assert io is not None
         page_bytes = self.page_bytes
@@ -534,27 +554,27 @@ class StorageCore(Backend[np.ndarray, int]):
         """Sibyl's request features, device fills, decision flags, load, and both candidate lists."""
         if self.done:
             return np.zeros(self.obs_dim, np.float32)
-        w, i = self.w, self.index
-        start = w.start[i]
+        i = self.index
+        start = self._start[i]
         seen = self.last[start]
         d = self.n_devices
         where = self.loc[start]
         log1p = math.log1p
         io = self.io
         assert io is not None
-        t = w.t_us[i]
+        t = self._t_us[i]
         count = log1p(self.count[start]) / _LOG_COUNT
         lat = self.lat_ema / self.ref_us
         if seen >= 0:
             recency = log1p(i - seen) / self._span
-            heat = log1p(self.heat[start] * self._decay ** (i - seen)) / _LOG_HEAT
+            heat = log1p(self.heat[start] * self._decayed(i - seen)) / _LOG_HEAT
         else:
             recency, heat = 1.0, 0.0
         values = [
             self._size_feature[i],
-            1.0 if w.is_write[i] else 0.0,
+            1.0 if self._is_write[i] else 0.0,
             count if count < 1.0 else 1.0,
-            min(self.spatial / 16.0, 1.0) if abs(start - self.prev_end) <= 5 else 0.0,
+            min(self.spatial / 16.0, 1.0) if -5 <= start - self.prev_end <= 5 else 0.0,
             recency,
             heat if heat < 1.0 else 1.0,
             (where if where >= 0 else d - 1) / (d - 1),
@@ -570,7 +590,7 @@ class StorageCore(Backend[np.ndarray, int]):
             self._candidate_features(values)
         else:
             values += self._no_candidates
-        return np.array(values, np.float32)
+        return np.frombuffer(array("f", values), np.float32)
 
     def _candidate_features(self, out: list[float]) -> None:
         """Append heat and recency of both candidate lists (zeros for missing candidates) to `out`."""
@@ -585,12 +605,14 @@ class StorageCore(Backend[np.ndarray, int]):
                 age = i - last[p]
                 if age < cap:
                     h = log1p(heat[p] * decay[age]) / _LOG_HEAT
-                    out += (h if h < 1.0 else 1.0, recency[age])
+                    r = recency[age]
                 else:
                     h = log1p(heat[p] * self._decay**age) / _LOG_HEAT
-                    out += (h if h < 1.0 else 1.0, log1p(age) / self._span)
+                    r = log1p(age) / self._span
+                out.append(h if h < 1.0 else 1.0)
+                out.append(r)
             if len(pages) < c:
-                out += zeros[: 2 * (c - len(pages))]
+                out.extend(zeros[: 2 * (c - len(pages))])
 
     def system(self) -> StorageView:
         """The read-only view heuristics use (see `StorageView`)."""
@@ -639,6 +661,9 @@ class StorageView:
 
     def __init__(self, core: StorageCore) -> None:
         self._core = core
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self._core,))
 
     @property
     def mode(self) -> str:

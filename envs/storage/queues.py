@@ -11,38 +11,19 @@ they run.
 from __future__ import annotations
 
 from heapq import heapreplace as _heapreplace
+from typing import Any
 
+from sysgym.envs.core.native import attributes, restore
+from sysgym.envs.storage.core import StorageIO
 from sysgym.envs.storage.devices import DeviceSpec, seek_ms
 
 
 class DeviceQueue:
     """The queue and state of one modelled device; times are microseconds since the episode start."""
 
-    __slots__ = (
-        "_address",
-        "_fold",
-        "_hdd",
-        "_head",
-        "_last_fold",
-        "_pipe",
-        "_post_base",
-        "_post_bw",
-        "_r_base",
-        "_r_bw",
-        "_r_occ",
-        "_slc_cap",
-        "_slc_free",
-        "_slots",
-        "_span",
-        "_w_base",
-        "_w_bw",
-        "_w_occ",
-        "busy_us",
-        "spec",
-    )
-
     def __init__(self, spec: DeviceSpec, capacity_bytes: float, address: list[int], page_bytes: int) -> None:
         self.spec = spec
+        self._capacity_bytes, self._page_bytes = capacity_bytes, page_bytes
         self._slots = [0.0] * spec.parallelism
         self._pipe = 0.0
         self._r_base, self._w_base = spec.read_base_us, spec.write_base_us
@@ -59,6 +40,12 @@ class DeviceQueue:
         self._last_fold = 0.0
         self._post_base, self._post_bw = spec.post_cache_write_base_us, spec.post_cache_write_mbps
         self.busy_us = 0.0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.spec, self._capacity_bytes, self._address, self._page_bytes), attributes(self))
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        restore(self, state)
 
     def read(self, t: float, page: int, npages: int, nbytes: float) -> float:
         """Queue one read arriving at `t`; returns its completion time."""
@@ -116,13 +103,20 @@ class DeviceQueue:
         return wait if wait > 0.0 else 0.0
 
 
-class ModelIO:
+class ModelIO(StorageIO):
     """The model backend's devices: queues that return simulated completion times."""
 
     def __init__(
         self, specs: list[DeviceSpec], capacity_bytes: list[float], address: list[int], page_bytes: int
     ) -> None:
+        self._args = (specs, capacity_bytes, address, page_bytes)
         self.queues = [DeviceQueue(s, c, address, page_bytes) for s, c in zip(specs, capacity_bytes, strict=True)]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), self._args, attributes(self))
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        restore(self, state)
 
     def serve(self, t: float, device: int, is_write: bool, page: int, npages: int, nbytes: float) -> float:
         """Perform one foreground request's share on `device`; returns its latency in microseconds."""

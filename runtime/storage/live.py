@@ -29,6 +29,7 @@ from pathlib import Path
 
 from sysgym.envs.core.errors import BackendUnavailableError
 from sysgym.envs.storage.config import StorageConfig
+from sysgym.envs.storage.core import StorageIO
 from sysgym.envs.storage.devices import DeviceSpec
 from sysgym.envs.storage.workloads import Workload
 
@@ -76,7 +77,7 @@ def _cleanup(fds: list[int], dirs: list[str], maps: list[mmap.mmap]) -> None:
     maps.clear()
 
 
-class LiveIO:
+class LiveIO(StorageIO):
     """Real tier files; `serve` and `migrate` return measured microseconds."""
 
     def __init__(self, roots: tuple[str, ...], workload: Workload, budget_bytes: int) -> None:
