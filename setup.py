@@ -5,6 +5,11 @@ sysgym.envs` works and no top-level `envs` exists) and the compiled extensions. 
 folders, so it reads the sources through `build/mypyc-src/sysgym`, a tree of links that mirrors the installed
 layout. A compiled module is the same typed Python file, so every test and result holds for it unchanged; after
 editing one, rebuild (`make` does it) or the stale extension keeps running (tests/test_native.py catches that).
+
+Every compiled class carries `@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)`: with both,
+calling the class runs `__init__` and pickle rebuilds an instance from its attributes, as for a Python class. A
+class mypyc cannot open to subclasses (a frozen dataclass, one with `__getattr__`) is compiled as a Python class
+instead, with `@mypyc_attr(native_class=False)`.
 """
 
 from pathlib import Path
@@ -17,6 +22,14 @@ COMPILED = ("envs/storage/core.py", "envs/storage/queues.py")
 MYPYC_OPTIONS = ("--follow-imports=silent", "--no-site-packages")  # type only our own code: fast, no torch
 
 
+def remove_stale_loaders() -> None:
+    """Delete the loader extensions of modules no longer in COMPILED (they would import missing code)."""
+    compiled = {Path(path).with_suffix("") for path in COMPILED}
+    for loader in Path("envs").rglob("*.so"):
+        if loader.with_name(loader.name.split(".")[0]) not in compiled:
+            loader.unlink()
+
+
 def staged_sources() -> list[str]:
     """Link the folders under build/mypyc-src/sysgym, so mypyc names the modules `sysgym.envs...`."""
     root = Path("build/mypyc-src/sysgym")
@@ -26,6 +39,7 @@ def staged_sources() -> list[str]:
         link = root / name
         link.unlink(missing_ok=True)
         link.symlink_to(target.resolve())
+    remove_stale_loaders()
     return [str(root / path) for path in COMPILED]
 
 

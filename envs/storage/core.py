@@ -28,7 +28,6 @@ from mypy_extensions import mypyc_attr
 
 from sysgym.envs.core.backend import Backend, Outcome
 from sysgym.envs.core.errors import InvalidActionError
-from sysgym.envs.core.native import attributes, restore
 from sysgym.envs.storage.config import StorageConfig
 from sysgym.envs.storage.devices import DeviceSpec, resolve
 from sysgym.envs.storage.rewards import SIBYL_EVICT_EXPONENT, SIBYL_LATENCY_FLOOR_US
@@ -94,6 +93,7 @@ class MigrationRule(Protocol):
         ...
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class StorageCore(Backend[np.ndarray, int]):
     """Backend logic of every HybridStorage env; `io_factory` decides model or live latencies."""
 
@@ -133,13 +133,6 @@ class StorageCore(Backend[np.ndarray, int]):
         self.view = StorageView(self)
         self.io: StorageIO | None = None
         self.done = True
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        args = (self.config, self.mode, self._io_factory, self._place_rule, self._mig_rule)
-        return (type(self), args, attributes(self))
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        restore(self, state)
 
     # -- episode -------------------------------------------------------------------------------------------
     def reset(self, rng: np.random.Generator, options: dict[str, Any]) -> None:
@@ -650,6 +643,7 @@ class StorageCore(Backend[np.ndarray, int]):
             self.io.close()
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class StorageView:
     """What heuristics may read at a decision (`info["system"]`); a thin live view, nothing is copied.
 
@@ -661,9 +655,6 @@ class StorageView:
 
     def __init__(self, core: StorageCore) -> None:
         self._core = core
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self._core,))
 
     @property
     def mode(self) -> str:

@@ -11,19 +11,19 @@ they run.
 from __future__ import annotations
 
 from heapq import heapreplace as _heapreplace
-from typing import Any
 
-from sysgym.envs.core.native import attributes, restore
+from mypy_extensions import mypyc_attr
+
 from sysgym.envs.storage.core import StorageIO
 from sysgym.envs.storage.devices import DeviceSpec, seek_ms
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class DeviceQueue:
     """The queue and state of one modelled device; times are microseconds since the episode start."""
 
     def __init__(self, spec: DeviceSpec, capacity_bytes: float, address: list[int], page_bytes: int) -> None:
         self.spec = spec
-        self._capacity_bytes, self._page_bytes = capacity_bytes, page_bytes
         self._slots = [0.0] * spec.parallelism
         self._pipe = 0.0
         self._r_base, self._w_base = spec.read_base_us, spec.write_base_us
@@ -40,12 +40,6 @@ class DeviceQueue:
         self._last_fold = 0.0
         self._post_base, self._post_bw = spec.post_cache_write_base_us, spec.post_cache_write_mbps
         self.busy_us = 0.0
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.spec, self._capacity_bytes, self._address, self._page_bytes), attributes(self))
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        restore(self, state)
 
     def read(self, t: float, page: int, npages: int, nbytes: float) -> float:
         """Queue one read arriving at `t`; returns its completion time."""
@@ -103,20 +97,14 @@ class DeviceQueue:
         return wait if wait > 0.0 else 0.0
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class ModelIO(StorageIO):
     """The model backend's devices: queues that return simulated completion times."""
 
     def __init__(
         self, specs: list[DeviceSpec], capacity_bytes: list[float], address: list[int], page_bytes: int
     ) -> None:
-        self._args = (specs, capacity_bytes, address, page_bytes)
         self.queues = [DeviceQueue(s, c, address, page_bytes) for s, c in zip(specs, capacity_bytes, strict=True)]
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), self._args, attributes(self))
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        restore(self, state)
 
     def serve(self, t: float, device: int, is_write: bool, page: int, npages: int, nbytes: float) -> float:
         """Perform one foreground request's share on `device`; returns its latency in microseconds."""
