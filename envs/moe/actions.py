@@ -14,7 +14,8 @@ LAMBDAS: tuple[float, ...] = (1.0, 1.1, 1.3, 1.6, 2.0, 3.0, math.inf)
 ALPHAS: tuple[float, ...] = (1.0, 1.05, 1.1, 1.2, 1.35, 1.5)
 CHUNKS: tuple[int, ...] = (128, 256, 512, 1024, 2048, 4096, 8192)
 KNOB_COUNT = len(LAMBDAS) * len(ALPHAS) * len(CHUNKS)
-_GRID = [Knobs(lam, alpha, m) for lam in LAMBDAS for alpha in ALPHAS for m in CHUNKS]
+KNOBS: tuple[Knobs, ...] = tuple(Knobs(lam, alpha, m) for lam in LAMBDAS for alpha in ALPHAS for m in CHUNKS)
+"""The LLEP parameters of each knobs action (lambda-major, then alpha, then m)."""
 
 
 def knob_action(lam: float, alpha: float, min_chunk: int) -> int:
@@ -30,7 +31,7 @@ EP_ACTION = knob_action(math.inf, 1.0, 1024)
 
 def knobs_of(action: int) -> Knobs:
     """The LLEP parameters a knobs action picks (lambda-major, then alpha, then m)."""
-    return _GRID[int(action)]
+    return KNOBS[int(action)]
 
 
 def plan_of_rows(action: np.ndarray, loads: np.ndarray, order: np.ndarray, devices: int, rest: str = "llep") -> Plan:

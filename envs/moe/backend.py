@@ -19,11 +19,11 @@ import numpy as np
 
 from sysgym.envs import calibration
 from sysgym.envs.core.backend import Backend, Outcome
-from sysgym.envs.moe.actions import KNOB_COUNT, knobs_of, plan_of_rows
+from sysgym.envs.moe.actions import KNOB_COUNT, KNOBS, knobs_of, plan_of_rows
 from sysgym.envs.moe.config import ExpertRerouteConfig
 from sysgym.envs.moe.cost import GIB, Fabric, expert_curve, memory_model
 from sysgym.envs.moe.layer import LayerModel, NativeStats, SparseCost, StepCost
-from sysgym.envs.moe.llep import assign_sparse, llep_plan
+from sysgym.envs.moe.llep import assign_priced, llep_plan
 from sysgym.envs.moe.models import BF16_BYTES, MoEModel, model_config
 from sysgym.envs.moe.plan import Plan
 from sysgym.envs.moe.workloads import make_routing
@@ -44,32 +44,44 @@ class _Block:
 
     def __init__(self, backend: ModelBackend, loads: np.ndarray, layer: int) -> None:
         count, n = loads.shape
-        p, per, h = backend.devices, backend.per_device, backend.config.history
+        p, h = backend.devices, backend.config.history
         model = backend.layer_model
+        shift = backend.id_bits
         self.loads = loads
-        self.big = int(loads.max()) + 1
-        keys = (self.big - loads) * n + np.arange(n)
-        sorted_loads, self.order = np.divmod(np.sort(keys, axis=1), n)
-        self.queues = np.sort(keys.reshape(count, p, per), axis=2)
+        self.big = big = int(loads.max()) + 1
+        self.radix = 1 << shift
+        # LPT keys (big - load) * radix + id with a power-of-two radix: shifts and masks instead of divisions.
+        keys = big - loads
+        keys <<= shift
+        keys |= backend.expert_ids
+        ordered = np.sort(keys, axis=1)
+        self.order = ordered & (self.radix - 1)
+        self.queues = np.sort(keys.reshape(count, p, -1), axis=2)
         totals = loads.sum(axis=1, keepdims=True)
+        self.totals = totals[:, 0].tolist()
         exact = loads.astype(np.float64)  # converted once for the float work below
         share = exact / totals
         self.times = model.curve.slice_ms(exact)
-        self.tokens, self.compute, self.largest = model.native_stats(loads, self.times)
-        self.bounds = model.lower_bounds_ms(exact, not backend.config.replica_slots, self.times).tolist()
-        self.ratio = ((self.big - sorted_loads[:, 0]) * n / totals[:, 0]).tolist()
-        device_share = share.reshape(count, p, per).sum(axis=2)
-        obs = np.zeros((count, backend.obs_size), dtype=np.float32)
-        obs[:, :n] = (self.big - sorted_loads) / totals
-        obs[:, n : 2 * n] = backend._home[self.order]
+        tokens, compute, largest = model.native_stats(loads, self.times)
+        self.tokens, self.compute, self.largest = tokens.tolist(), compute.tolist(), largest.tolist()
+        copies = not backend.config.replica_slots
+        self.bounds = model.lower_bounds_ms(exact, copies, self.times, compute).tolist()
+        ordered >>= shift
+        np.subtract(big, ordered, out=ordered)  # the loads, hottest first
+        self.ratio = (ordered[:, 0] * n / totals[:, 0]).tolist()
+        device_share = tokens / totals
+        obs = np.empty((count, backend.obs_size), dtype=np.float32)  # every column is written below
+        np.divide(ordered, totals, out=obs[:, :n])
+        obs[:, n : 2 * n] = backend._home.take(self.order)
         # The moving average after batch i is 0.75^(i+1) (x0 + sum over j <= i of 0.25 * share_j / 0.75^(j+1)),
         # x0 being its value before the block: one cumulative sum for the block (no BLAS call, whose threads
         # cost more than the product on small blocks). 0.75^-64 ~ 1e8 keeps the sums exact to ~1e-15.
-        grow, decay = _ema_scales(count)
+        grow, decay, steps = _block_scales(count)
         ema = backend._ema[layer]
-        after = np.cumsum(share * grow[:, None], axis=0)
+        share *= grow
+        after = np.cumsum(share, axis=0)
         after += ema
-        after *= decay[:, None]
+        after *= decay
         obs[0, 2 * n : 3 * n] = ema
         obs[1:, 2 * n : 3 * n] = after[:-1]
         ema[:] = after[-1]
@@ -83,7 +95,9 @@ class _Block:
         obs[:, k : k + p] = backend._free
         obs[:, k + p] = backend.layer / max(1, backend.layers - 1)
         batches = backend.config.batches
-        obs[:, k + p + 1] = np.minimum(1.0, (backend.batch + np.arange(count)) / batches)
+        progress = steps + backend.batch
+        progress /= batches
+        np.minimum(progress, 1.0, out=obs[:, k + p + 1])
         self.obs = obs
         self.cursor = 0
 
@@ -100,15 +114,13 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 @functools.lru_cache(maxsize=8)
-def _ema_scales(count: int) -> tuple[np.ndarray, np.ndarray]:
-    """0.25 / 0.75^(i+1) and 0.75^(i+1) for i < count: the moving average x <- 0.75 x + 0.25 share unrolled."""
+def _block_scales(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A block's columns 0.25 / 0.75^(i+1) and 0.75^(i+1), i < count, and its batch offsets 0..count-1.
+
+    The first two unroll the moving average x <- 0.75 x + 0.25 share over the block.
+    """
     powers = 0.75 ** np.arange(1.0, count + 1.0)
-    return 0.25 / powers, powers
-
-
-def _none(device: int, visited: list[int]) -> int:
-    """`LayerModel.sparse_cost`'s untouched-maximum query when LLEP visits no expert (never called)."""
-    raise AssertionError("no expert was visited")
+    return (0.25 / powers)[:, None], powers[:, None], np.arange(float(count))
 
 
 class MoESystem:
@@ -219,8 +231,7 @@ class ModelBackend(Backend[np.ndarray, Any]):
         self._static_weights = self.per_device * self.layer_model.memory.expert_bytes
         self._view = MoESystem(self)
         self._obs = np.zeros(self.obs_size, dtype=np.float32)
-        self.loads = np.zeros(n, dtype=np.int64)
-        self.order = np.arange(n)
+        self._idle_loads, self._idle_order = np.zeros(n, dtype=np.int64), np.arange(n)
         self.batch = 0
         self.layer = 0
         self.replicas: list[OrderedDict[int, None]] = [OrderedDict() for _ in range(p)]
@@ -234,12 +245,12 @@ class ModelBackend(Backend[np.ndarray, Any]):
         self._free = self._free_memory()
         self._empty_free = self._free
         self._home = (np.arange(n) // self.per_device) / (p - 1)
+        self.id_bits = (n - 1).bit_length()  # bits of an expert id in the blocks' LPT keys
+        self.expert_ids = np.arange(n)
         self._blocks: list[_Block | None] = [None] * self.layers
         self._block: _Block | None = None
         self._row = 0
-        self._native: NativeStats | None = None
-        self._ratio = 0.0
-        self._bound = 0.0
+        self._free_at = 3 * n + config.history * p + p
         # Knobs actions on the model backend are planned and priced in sparse form (`_fused_cost`); subclasses
         # that measure or price differently (the live backend) take the general path.
         self._fused = (
@@ -278,28 +289,37 @@ class ModelBackend(Backend[np.ndarray, Any]):
             loads = self.routing.block(self.rng, self.layer, min(BLOCK, self.config.batches))
             block = _Block(self, loads, self.layer)
             self._blocks[self.layer] = block
-        i = block.cursor
-        block.cursor += 1
-        self._block, self._row = block, i
-        self.loads = block.loads[i]
-        self.order = block.order[i]
-        self._native = NativeStats(block.tokens[i], block.compute[i], block.largest[i])
-        self._ratio = block.ratio[i]
-        self._bound = block.bounds[i]
-        self._write_obs(block.obs[i])
+        row = block.cursor
+        block.cursor = row + 1
+        self._block, self._row = block, row
+        obs = block.obs[row]
+        if self.config.replica_slots:
+            # Complete the precomputed row with what the actions changed since (free memory, via replicas).
+            obs[self._free_at : self._free_at + self.devices] = self._free
+        self._obs = obs
+
+    @property
+    def loads(self) -> np.ndarray:
+        """int64 [N] this batch's tokens per expert (zeros before the first reset)."""
+        block = self._block
+        return self._idle_loads if block is None else block.loads[self._row]
+
+    @property
+    def order(self) -> np.ndarray:
+        """Expert ids of this batch, hottest first."""
+        block = self._block
+        return self._idle_order if block is None else block.order[self._row]
+
+    @property
+    def _native(self) -> NativeStats | None:
+        """This batch's EP sums (None before the first reset)."""
+        block, row = self._block, self._row
+        return None if block is None else NativeStats(block.tokens[row], block.compute[row], block.largest[row])
 
     def _free_memory(self) -> np.ndarray:
         self._held = np.fromiter((len(r) for r in self.replicas), dtype=np.int64, count=self.devices)
         used = self._static_weights + self._held * self.layer_model.memory.expert_bytes
         return np.clip(1.0 - used / self.layer_model.memory.capacity_bytes, 0.0, 1.0)
-
-    def _write_obs(self, row: np.ndarray) -> None:
-        """Complete the block's precomputed row with what the actions changed since (free memory, via replicas)."""
-        if self.config.replica_slots:
-            p = self.devices
-            k = 3 * self.model.experts + self.config.history * p + p
-            row[k : k + p] = self._free
-        self._obs = row
 
     def observation(self) -> np.ndarray:
         """The current decision's features (a copy; the buffer is reused)."""
@@ -313,8 +333,11 @@ class ModelBackend(Backend[np.ndarray, Any]):
     def plan_for(self, action: Any) -> Plan:
         """The token plan an action means for the current batch."""
         if self.config.action == "knobs":
-            native = None if self._native is None else self._native.tokens
-            return llep_plan(self.loads, self.devices, knobs_of(action), self._ratio, native)
+            native = self._native
+            ratio = None if self._block is None else self._block.ratio[self._row]
+            return llep_plan(
+                self.loads, self.devices, knobs_of(action), ratio, None if native is None else native.tokens
+            )
         return plan_of_rows(action, self.loads, self.order, self.devices, self.config.plan_rest)
 
     def copies_needed(self, plan: Plan) -> np.ndarray | None:
@@ -333,8 +356,9 @@ class ModelBackend(Backend[np.ndarray, Any]):
     def price(self, plan: Plan, copies: np.ndarray | None, compute_ms: np.ndarray | None = None) -> StepCost:
         """Cost a plan against the current replicas (incrementally from the EP sums unless compute is measured)."""
         held = self._held
-        if compute_ms is None and self._native is not None:
-            return self.layer_model.cost_from_native(plan, copies, held, self.loads, self._native)
+        native = self._native
+        if compute_ms is None and native is not None:
+            return self.layer_model.cost_from_native(plan, copies, held, self.loads, native)
         if copies is None:
             copies = np.ones(plan.spills, dtype=bool)
         return self.layer_model.cost(plan, copies, held, compute_ms)
@@ -350,7 +374,7 @@ class ModelBackend(Backend[np.ndarray, Any]):
     def apply(self, action: Any) -> Outcome:
         """Price the plan, keep replicas, record metrics and move to the next decision."""
         if self._fused:
-            sparse = self._fused_cost(int(action))
+            sparse = self._fused_cost(action)
             step_ms, compute_ms, a2a_ms = sparse.step_ms, np.array(sparse.compute_ms), sparse.a2a_ms
             copied, oom = sparse.copied_experts, sparse.oom_devices
             self._memory_rows.append(sparse)
@@ -365,7 +389,7 @@ class ModelBackend(Backend[np.ndarray, Any]):
         self._step_ms.append(step_ms)
         self._copied += copied
         self._oom += oom
-        self._bounds.append(self._bound)
+        self._bounds.append(self._block.bounds[self._row])  # type: ignore[union-attr]
         self.layer += 1
         if self.layer == self.layers:
             self.layer = 0
@@ -379,30 +403,32 @@ class ModelBackend(Backend[np.ndarray, Any]):
 
     def _fused_cost(self, action: int) -> SparseCost:
         """LLEP's plan for a knobs action and its cost, in sparse form (same plan and cost as the general path)."""
-        knobs = knobs_of(action)
-        native = self._native
-        block = self._block
-        assert native is not None and block is not None
+        knobs = KNOBS[action]
+        block, row = self._block, self._row
+        assert block is not None
         model = self.layer_model
-        if self._ratio < knobs.lam:
-            return model.sparse_cost(native, block.times[self._row], _none, [], {})
-        level = native.tokens[:]
-        capacity = int(knobs.alpha * sum(level) / self.devices)
-        if max(level) <= capacity:
-            return model.sparse_cost(native, block.times[self._row], _none, [], {})
-        queues = block.queues[self._row]
-        n, big = self.model.experts, block.big
-        takes, slices = assign_sparse(
-            level, capacity, knobs.min_chunk, lambda g: queues[g].tolist(), big, n, self.per_device
+        tokens = block.tokens[row]
+        if block.ratio[row] < knobs.lam:
+            return model.native_cost(block.compute[row], tokens, block.largest[row])
+        capacity = int(knobs.alpha * block.totals[row] / self.devices)
+        if max(tokens) <= capacity:
+            return model.native_cost(block.compute[row], tokens, block.largest[row])
+        level = tokens[:]
+        compute = block.compute[row][:]
+        largest = block.largest[row][:]
+        received, sent, copies = assign_priced(
+            level,
+            capacity,
+            knobs.min_chunk,
+            block.queues[row],
+            block.big,
+            block.radix,
+            compute,
+            largest,
+            block.times[row],
+            model.curve.scalar_grid,
         )
-
-        def untouched(device: int, visited: list[int]) -> int:
-            for key in queues[device].tolist():
-                if key % n not in visited:
-                    return big - key // n
-            return 0
-
-        return model.sparse_cost(native, block.times[self._row], untouched, takes, slices)
+        return model.sparse_cost(compute, level, largest, received, sent, copies)
 
     def _keep_replicas(self, plan: Plan) -> None:
         slots = self.config.replica_slots

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import math
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,18 +78,37 @@ class ExpertCurve:
         """Time of slices of `tokens` tokens each (token counts are integers, so (0, 1) never occurs)."""
         return np.interp(tokens, self.tokens, self.slice_grid_ms)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the fields only: the cached closure of `scalar_ms` is rebuilt on first use."""
+        return {k: v for k, v in self.__dict__.items() if k != "scalar_ms"}
+
     def one_ms(self, tokens: float) -> float:
         """Scalar `slice_ms` in plain Python (cheaper than numpy for the few slices a step changes)."""
-        try:
-            xs, ys, top = self.__dict__["_scalar_grid"]
-        except KeyError:
-            xs, ys = self.tokens.tolist(), self.slice_grid_ms.tolist()
-            top = len(xs) - 2
-            object.__setattr__(self, "_scalar_grid", (xs, ys, top))
-        i = bisect_right(xs, tokens) - 1
-        if i > top:
-            i = top
-        return ys[i] + (ys[i + 1] - ys[i]) * (tokens - xs[i]) / (xs[i + 1] - xs[i])
+        return self.scalar_ms(tokens)
+
+    @functools.cached_property
+    def scalar_grid(self) -> tuple[list[float], list[float], list[float]]:
+        """Grid tokens, times and segment slopes as lists: slice i's time is slopes[i] * (t - xs[i]) + ys[i].
+
+        That is np.interp's own formula, so plain-Python evaluations equal `slice_ms` exactly. Token counts stay
+        below the far grid point (1e12), so i = bisect_right(xs, t) - 1 is always a segment.
+        """
+        xs, ys = self.tokens.tolist(), self.slice_grid_ms.tolist()
+        return xs, ys, [(ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i]) for i in range(len(xs) - 1)]
+
+    @functools.cached_property
+    def scalar_ms(self) -> Callable[[float], float]:
+        """`one_ms` as a closure over `scalar_grid`, for hot loops."""
+        xs, ys, slopes = self.scalar_grid
+        top = len(xs) - 2
+
+        def one(tokens: float) -> float:
+            i = bisect_right(xs, tokens) - 1
+            if i > top:
+                i = top
+            return slopes[i] * (tokens - xs[i]) + ys[i]
+
+        return one
 
     def min_work_ms(self, tokens: np.ndarray) -> np.ndarray:
         """A lower bound on the total time of any split of `tokens` into slices.
@@ -101,6 +121,18 @@ class ExpertCurve:
         """
         xs, ys = self._min_work_grid
         return np.interp(tokens, xs, ys)
+
+    @functools.cached_property
+    def whole_is_cheapest_to(self) -> float:
+        """Up to this token count `min_work_ms` equals `slice_ms` (the running minimum is the curve itself there).
+
+        Both are piecewise linear and the bound's breakpoints include the curve's, so they agree up to the last
+        breakpoint before the first one where they differ. Bulk bounds interpolate only the loads above it.
+        """
+        xs, ys = self._min_work_grid
+        curve = np.interp(xs, self.tokens, self.slice_grid_ms)
+        differ = np.flatnonzero(~np.isclose(ys, curve, rtol=1e-12, atol=0.0))
+        return float(xs[differ[0] - 1]) if differ.size else math.inf
 
     @functools.cached_property
     def _min_work_grid(self) -> tuple[np.ndarray, np.ndarray]:

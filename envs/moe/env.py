@@ -69,6 +69,5 @@ class ExpertRerouteEnv(SysEnv[ExpertRerouteConfig]):
         return ModelBackend(config)
 
     def _reward(self, signals: dict[str, float]) -> float:
-        backend = self._backend
-        scale = float(getattr(backend, "scale_ms", 1.0))
+        scale: float = self._backend.scale_ms
         return -signals["step_ms"] / scale - self.config.oom_penalty * signals["oom_devices"]

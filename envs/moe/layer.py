@@ -15,8 +15,8 @@ step = dispatch + max over devices (weight copies into or out of it + its expert
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -152,19 +152,14 @@ class LayerModel:
             copied = 0
         return self._finish(compute_ms, copy_ms, tokens, largest, resident, received, copied)
 
-    def native_stats(
-        self, loads: np.ndarray, times: np.ndarray | None = None
-    ) -> tuple[list[list[int]], list[list[float]], list[list[int]]]:
-        """Per-device EP sums (tokens, compute, largest slice) of each row of loads int [B, N], as nested lists.
+    def native_stats(self, loads: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-device EP sums of each row of loads int [B, N]: tokens, compute and largest slice, each [B, P].
 
-        `times` float [B, N] is `curve.slice_ms(loads)` when the caller has it already. Row b's `NativeStats`
-        is `NativeStats(tokens[b], compute[b], largest[b])`.
+        `times` float [B, N] is `curve.slice_ms(loads)`. Row b's `NativeStats` is the three rows b as lists.
         """
         blocks = loads.reshape(len(loads), self.devices, -1)
-        if times is None:
-            times = self.curve.slice_ms(loads)
         compute = times.reshape(blocks.shape).sum(axis=2)
-        return blocks.sum(axis=2).tolist(), compute.tolist(), blocks.max(axis=2).tolist()
+        return blocks.sum(axis=2), compute, blocks.max(axis=2)
 
     def cost_from_native(
         self, plan: Plan, copies: np.ndarray | None, resident: np.ndarray, loads: np.ndarray, native: NativeStats
@@ -180,7 +175,7 @@ class LayerModel:
         if not plan.spills:
             return self._assemble(native.compute_ms, [0.0] * p, native.tokens, native.largest, held, [0] * p, 0)
         per_device = self.per_device
-        one = self.curve.one_ms
+        one = self.curve.scalar_ms
         compute = native.compute_ms[:]
         tokens = native.tokens[:]
         largest = native.largest[:]
@@ -210,59 +205,47 @@ class LayerModel:
         copy = [max(r, s) * per_copy for r, s in zip(received, sent, strict=True)]
         return self._assemble(compute, copy, tokens, largest, held, received, sum(received))
 
+    def native_cost(self, compute: list[float], tokens: list[int], largest: list[int]) -> SparseCost:
+        """`sparse_cost` of standard EP for a batch (its `NativeStats` lists): nothing moves, nothing is copied."""
+        return self._sparse(max(compute), compute, tokens, largest, [0] * self.devices, 0)
+
     def sparse_cost(
         self,
-        native: NativeStats,
-        loads_ms: np.ndarray,
-        untouched_max: Callable[[int, list[int]], int],
-        takes: list[tuple[int, int, int]],
-        slices: dict[tuple[int, int], int],
+        compute: list[float],
+        tokens: list[int],
+        largest: list[int],
+        received: list[int],
+        sent: list[int],
+        copied: int,
     ) -> SparseCost:
-        """`cost_from_native` of LLEP's sparse result (`llep.assign_sparse`), no replicas, every slice copying.
+        """The cost of LLEP's plan priced in sparse form (`llep.assign_priced`), no replicas, every slice copying.
 
         The model backend's hot path for knobs actions: no Plan arrays are built and no StepCost either. Memory
         is only bounded here (the exact per-device check runs when the bound exceeds capacity); the peak is
         computed when the episode's metrics ask for it (`peak_bytes`).
 
         Args:
-            native: the batch's EP sums.
-            loads_ms: slice time of each expert's whole load (the batch's `curve.slice_ms(loads)`).
-            untouched_max: (device, experts LLEP visited there) -> the largest load among its other experts (0 if
-                none). They are usually its largest ones, but not on a device that a forced spill overloaded.
-            takes: (expert, native share, load) of each expert LLEP visited.
-            slices: {(expert, device): tokens} off-native slices.
+            compute: [P] expert slices' time per device.
+            tokens: [P] tokens each device computes.
+            largest: [P] largest slice per device.
+            received: [P] weight copies each device receives.
+            sent: [P] weight copies each device sends.
+            copied: weight copies made.
         """
-        p, per_device, per_copy, byte_ms, collective, base, pair, slice_, expert, capacity = self._constants
-        compute = native.compute_ms[:]
-        tokens = native.tokens[:]
-        received = [0] * p
-        if not takes:
-            largest = native.largest
-            worst = max(compute)
-        else:
-            one = self.curve.one_ms
-            largest = native.largest[:]
-            visited: dict[int, list[int]] = {}
-            top = [0] * p
-            for e, take, load in takes:
-                d = e // per_device
-                compute[d] += one(take) - float(loads_ms[e])
-                tokens[d] += take - load
-                visited.setdefault(d, []).append(e)
-                if take > top[d]:
-                    top[d] = take
-            for d, experts in visited.items():
-                rest = untouched_max(d, experts)
-                largest[d] = top[d] if top[d] > rest else rest
-            sent = [0] * p
-            for (e, d), t in slices.items():
-                compute[d] += one(t)
-                tokens[d] += t
-                if t > largest[d]:
-                    largest[d] = t
-                received[d] += 1
-                sent[e // per_device] += 1
-            worst = max([c + (r if r > s else s) * per_copy for c, r, s in zip(compute, received, sent, strict=True)])
+        copy_ms = map(operator.mul, map(max, received, sent), itertools.repeat(self._constants[2]))
+        return self._sparse(max(map(operator.add, compute, copy_ms)), compute, tokens, largest, received, copied)
+
+    def _sparse(
+        self,
+        worst: float,
+        compute: list[float],
+        tokens: list[int],
+        largest: list[int],
+        received: list[int],
+        copied: int,
+    ) -> SparseCost:
+        """A SparseCost from the slowest device's time and per-device lists: all-to-all and the memory bound."""
+        p, _, _, byte_ms, collective, base, pair, slice_, expert, capacity = self._constants
         top_tokens = max(tokens)
         busiest = max(top_tokens * (p - 1) / p, (sum(tokens) - min(tokens)) / p)
         a2a = 2.0 * (busiest * byte_ms + collective)
@@ -270,7 +253,7 @@ class LayerModel:
         if base + max(received) * expert + top_tokens * pair + max(largest) * slice_ > capacity:
             memory = self._memory(tokens, largest, [0] * p, received)
             oom = sum(1 for m in memory if m > capacity)
-        return SparseCost(a2a + worst, compute, a2a, tokens, largest, received, len(slices), oom)
+        return SparseCost(a2a + worst, compute, a2a, tokens, largest, received, copied, oom)
 
     @functools.cached_property
     def _constants(self) -> tuple[int, int, float, float, float, float, float, float, float, float]:
@@ -380,8 +363,16 @@ class LayerModel:
         """`lower_bounds_ms` of one batch."""
         return float(self.lower_bounds_ms(loads[None, :], copies)[0])
 
-    def lower_bounds_ms(self, loads: np.ndarray, copies: bool = True, times: np.ndarray | None = None) -> np.ndarray:
-        """Times no plan can beat, for loads int [batches, N] (`times`: their `curve.slice_ms`, if known).
+    def lower_bounds_ms(
+        self,
+        loads: np.ndarray,
+        copies: bool = True,
+        times: np.ndarray | None = None,
+        device_ms: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Times no plan can beat, for loads int [batches, N].
+
+        `times` (their `curve.slice_ms`) and `device_ms` (its per-device sums [batches, P]) are passed when known.
 
         The all-to-all is smallest when every device computes total / P tokens. On top of it the slowest device
         takes at least the larger of two bounds:
@@ -395,12 +386,24 @@ class LayerModel:
           resident replicas allowed (`copies=False`) the copy term is dropped.
         """
         p = self.devices
+        curve = self.curve
         if times is None:
-            times = self.curve.slice_ms(loads)
-        work = self.curve.min_work_ms(loads).sum(axis=1) / p
+            times = curve.slice_ms(loads)
         whole = times.reshape(len(loads), p, -1)
+        if device_ms is None:
+            device_ms = whole.sum(axis=2)
+        # min_work_ms is slice_ms except above `whole_is_cheapest_to` tokens: correct only those few loads.
+        work = device_ms.sum(axis=1)
+        heavy = loads > curve.whole_is_cheapest_to
+        if heavy.any():
+            rows, cols = np.nonzero(heavy)
+            gap = times[rows, cols] - curve.min_work_ms(loads[rows, cols])
+            work -= np.bincount(rows, weights=gap, minlength=len(loads))
+        work /= p
         copy_ms = self.memory.expert_bytes / self.fabric.bytes_per_ms if copies else 0.0
-        own = whole.sum(axis=2) - np.maximum(whole - copy_ms, 0.0).sum(axis=2)
+        excess = whole - copy_ms
+        np.maximum(excess, 0.0, out=excess)
+        own = device_ms - excess.sum(axis=2)
         busiest = loads.sum(axis=1) / p * (p - 1) / p
         a2a = 2.0 * (busiest * self.token_bytes / self.fabric.bytes_per_ms + self.fabric.collective_ms)
         return a2a + np.maximum(work, own.max(axis=1))

@@ -9,8 +9,8 @@ exactly while costing a few Python iterations per batch instead of N.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import compress
 
 import numpy as np
 
@@ -157,7 +157,7 @@ def _assign(
     big = int(placed.max()) + 1
     keys = ((big - placed) * n + np.arange(n)).reshape(devices, per_device)
     queues = np.sort(keys, axis=1)
-    takes, slices = assign_sparse(level, capacity, knobs.min_chunk, lambda g: queues[g].tolist(), big, n, per_device)
+    takes, slices = assign_sparse(level, capacity, knobs.min_chunk, queues, big, n, per_device)
     keep = placed.copy()
     for expert, take, _ in takes:
         keep[expert] = take
@@ -168,25 +168,25 @@ def assign_sparse(
     level: list[int],
     capacity: int,
     min_chunk: int,
-    queue_of: Callable[[int], list[int]],
+    queue_rows: np.ndarray,
     big: int,
-    experts: int,
+    radix: int,
     per_device: int,
 ) -> tuple[list[tuple[int, int, int]], dict[tuple[int, int], int]]:
     """LLEP's assignment (paper steps 2-4) in sparse form: the experts it visits and the slices it ships.
 
     Experts are visited in global LPT order, i.e. by the key (-load, id), encoded as the integer
-    `(big - load) * experts + id` (`big` exceeds every load, so a key below `big * experts` has load > 0).
-    `queue_of(g)` returns device g's keys sorted ascending; it is asked only for devices that overload, the
-    first time they do. Keys at or before the current one were placed natively already.
+    `(big - load) * radix + id` (`big` exceeds every load and `radix` every id, so a key below `big * radix` has
+    load > 0). Row g of `queue_rows` holds device g's keys sorted ascending; a row is read only for devices that
+    overload, the first time they do. Keys at or before the current one were placed natively already.
 
     Args:
-        level: assigned plus pending load per device (updated in place).
+        level: assigned plus pending load per device (updated in place; at the end, each device's tokens).
         capacity: alpha * total / P, rounded down.
         min_chunk: m.
-        queue_of: device -> its experts' keys, ascending.
+        queue_rows: int [P, N/P] each device's keys, ascending.
         big: a bound above every load.
-        experts: N.
+        radix: a bound above every expert id (N, or a power of two above it).
         per_device: N / P.
 
     Returns:
@@ -198,7 +198,7 @@ def assign_sparse(
     position = [0] * devices
     slices: dict[tuple[int, int], int] = {}
     takes: list[tuple[int, int, int]] = []
-    limit = big * experts
+    limit = big * radix
     current = -1
     # The devices over capacity: a visit can only bring its own device down, and only a forced spill can push
     # another device over, after which the set is recomputed.
@@ -209,7 +209,7 @@ def assign_sparse(
         for g in over:
             queue = queues.get(g)
             if queue is None:
-                queue = queues[g] = queue_of(g)
+                queue = queues[g] = queue_rows[g].tolist()
             p = position[g] = bisect_right(queue, current, position[g])
             if p < per_device and queue[p] < best:
                 best, best_device = queue[p], g
@@ -217,7 +217,7 @@ def assign_sparse(
             break
         position[best_device] += 1
         current = best
-        load, expert = big - best // experts, best % experts
+        load, expert = big - best // radix, best % radix
         room = capacity - (level[best_device] - load)
         take = room if room > 0 else 0
         takes.append((expert, take, load))
@@ -228,6 +228,126 @@ def assign_sparse(
         elif level[best_device] <= capacity:
             over.remove(best_device)
     return takes, slices
+
+
+def assign_priced(
+    level: list[int],
+    capacity: int,
+    min_chunk: int,
+    queue_rows: np.ndarray,
+    big: int,
+    radix: int,
+    compute: list[float],
+    largest: list[int],
+    loads_ms: np.ndarray,
+    grid: tuple[list[float], list[float], list[float]],
+) -> tuple[list[int], list[int], int]:
+    """`assign_sparse` with its plan priced as it is made: the model backend's hot path for knobs actions.
+
+    The same visits and slices as `assign_sparse` (a test checks the cost against the general path), but no
+    takes or slices are returned: each visit and each slice updates the per-device sums at once.
+
+    Args:
+        level: as in `assign_sparse` (at the end, each device's tokens).
+        capacity: as in `assign_sparse`.
+        min_chunk: m.
+        queue_rows: as in `assign_sparse`.
+        big: as in `assign_sparse`.
+        radix: as in `assign_sparse`.
+        compute: [P] EP compute per device, updated in place to the plan's.
+        largest: [P] EP largest slice per device, updated in place to the plan's.
+        loads_ms: each expert's whole-load slice time.
+        grid: the slice-time curve as `ExpertCurve.scalar_grid` (evaluated inline: this loop runs every step).
+
+    Returns:
+        Weight copies received and sent per device, and the number of slices.
+    """
+    xs, ys, slopes = grid
+    devices = len(level)
+    per_device = queue_rows.shape[1]
+    queues: dict[int, list[int]] = {}
+    position = [0] * devices
+    shipped: dict[int, int] = {}  # expert * devices + device -> tokens of that slice
+    received = [0] * devices
+    sent = [0] * devices
+    first = [0] * devices  # each device's first queue entry not visited (its largest whole native slice)
+    top = [0] * devices
+    limit = big * radix
+    current = -1
+    over = list(compress(range(devices), map(capacity.__lt__, level)))
+    while over:
+        best = limit
+        home = -1
+        for g in over:
+            queue = queues.get(g)
+            if queue is None:
+                queue = queues[g] = queue_rows[g].tolist()
+            p = position[g] = bisect_right(queue, current, position[g])
+            if p < per_device and queue[p] < best:
+                best, home = queue[p], g
+        if home < 0:
+            break
+        q = position[home]
+        position[home] = q + 1
+        if q == first[home]:  # later entries are unvisited yet; an earlier gap (a skipped entry) stays first
+            first[home] = q + 1
+        current = best
+        load, expert = big - best // radix, best % radix
+        room = capacity - (level[home] - load)
+        take = room if room > 0 else 0
+        i = bisect_right(xs, take) - 1
+        compute[home] += slopes[i] * (take - xs[i]) + ys[i] - float(loads_ms[expert])
+        if take > top[home]:
+            top[home] = take
+        # The device is over capacity, so take < load: something always spills. Paper Alg. 3, as in `_spill`:
+        # chunks to the least-loaded other devices, a remainder nobody can take whole to the lightest.
+        remainder = load - take
+        own = level[home] - remainder
+        level[home] = 1 << 62
+        forced = False
+        base = expert * devices
+        copies = 0
+        while remainder > 0:
+            target = level.index(min(level))
+            room = capacity - level[target]
+            if min_chunk <= room < remainder:
+                chunk = room
+            else:
+                chunk = remainder
+                if room < remainder:
+                    forced = True
+            level[target] += chunk
+            remainder -= chunk
+            key = base + target
+            if key in shipped:
+                # A forced remainder onto a device this spill already filled: one slice, priced whole.
+                before = shipped[key]
+                size = shipped[key] = before + chunk
+                i, j = bisect_right(xs, size) - 1, bisect_right(xs, before) - 1
+                compute[target] += slopes[i] * (size - xs[i]) + ys[i] - (slopes[j] * (before - xs[j]) + ys[j])
+            else:
+                size = shipped[key] = chunk
+                i = bisect_right(xs, size) - 1
+                compute[target] += slopes[i] * (size - xs[i]) + ys[i]
+                received[target] += 1
+                copies += 1
+            if size > largest[target]:
+                largest[target] = size
+        sent[home] += copies
+        level[home] = own
+        if forced:
+            over = list(compress(range(devices), map(capacity.__lt__, level)))
+        elif own <= capacity:
+            over.remove(home)
+    # Only devices that overloaded were visited; the others' largest slices were kept up to date above. For an
+    # overloaded device that was never visited this recomputes the same value.
+    for d, queue in queues.items():
+        rest = big - queue[first[d]] // radix if first[d] < per_device else 0
+        most = top[d] if top[d] > rest else rest
+        if received[d]:  # a forced spill landed here: its slices count too
+            most = max(most, max(t for key, t in shipped.items() if key % devices == d))
+        largest[d] = most
+    return received, sent, len(shipped)
 
 
 def _spill(
@@ -249,13 +369,12 @@ def _spill(
     Returns:
         Whether a forced remainder pushed a device over capacity (the caller's set of overloaded devices grows).
     """
-    devices = range(len(level))
     forced = False
     own = level[home]
     level[home] = 1 << 62  # never the least loaded while its expert spills
     while remainder > 0:
-        # min() keeps the first of equal levels, and ids ascend, so this is the least (level, id).
-        target = min(devices, key=level.__getitem__)
+        # index() finds the first of equal levels, and ids ascend, so this is the least (level, id).
+        target = level.index(min(level))
         room = capacity - level[target]
         if min_chunk <= room < remainder:
             chunk = room

@@ -142,28 +142,46 @@ class Drift(Routing):
 
         Each set is its first expert followed by the first distinct picks in order (a pick is on the first's
         device with probability COLOCATE); the rare row with too few distinct picks is completed by uniform
-        draws.
+        draws. Most rows' first HOT - 1 picks are already distinct, so those rows are computed in bulk and only
+        the others pick one by one, in row order.
         """
         tries, hot, colocate = 2 * self.HOT, self.HOT, self.COLOCATE if self.per_device > 1 else 0.0
         n, per = self.experts, self.per_device
-        sets = []
-        # Plain Python per row: a set needs three or four picks, far fewer array operations than rows.
-        for u in rng.random((count, 1 + 2 * tries)).tolist():
-            first = int(u[0] * n)
-            home = first - first % per
-            chosen = [first]
-            for k in range(1, 1 + tries):
-                e = home + int(u[k + tries] * per) if u[k] < colocate else int(u[k + tries] * n)
-                if e not in chosen:
-                    chosen.append(e)
-                    if len(chosen) == hot:
-                        break
-            while len(chosen) < hot:
-                e = int(rng.integers(n))
-                if e not in chosen:
-                    chosen.append(e)
-            sets.append(chosen)
-        return np.array(sets, dtype=np.int64).reshape(count, hot)
+        u = rng.random((count, 1 + 2 * tries))
+        if count <= 2:  # an episode's first sets, one per layer: bulk array work only pays off for blocks
+            return np.array([self._pick(rng, row) for row in u.tolist()], dtype=np.int64).reshape(count, hot)
+        near = u[:, 1:hot] < colocate
+        spots = near * float(per - n)
+        spots += n
+        spots *= u[:, 1 + tries : tries + hot]
+        first = (u[:, 0] * n).astype(np.int64)
+        sets = np.empty((count, hot), dtype=np.int64)
+        sets[:, 0] = first
+        sets[:, 1:] = spots  # truncation, as int() does
+        sets[:, 1:] += near * (first - first % per)[:, None]
+        ordered = np.sort(sets, axis=1)
+        for i in np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1)).tolist():
+            sets[i] = self._pick(rng, u[i].tolist())
+        return sets
+
+    def _pick(self, rng: np.random.Generator, u: list[float]) -> list[int]:
+        """One hot set from its row of uniforms, pick by pick (rows whose first picks repeat an expert)."""
+        tries, hot, colocate = 2 * self.HOT, self.HOT, self.COLOCATE if self.per_device > 1 else 0.0
+        n, per = self.experts, self.per_device
+        first = int(u[0] * n)
+        home = first - first % per
+        chosen = [first]
+        for k in range(1, 1 + tries):
+            e = home + int(u[k + tries] * per) if u[k] < colocate else int(u[k + tries] * n)
+            if e not in chosen:
+                chosen.append(e)
+                if len(chosen) == hot:
+                    break
+        while len(chosen) < hot:
+            e = int(rng.integers(n))
+            if e not in chosen:
+                chosen.append(e)
+        return chosen
 
     def reset(self, rng: np.random.Generator) -> None:
         """Every layer starts with its own hot set."""

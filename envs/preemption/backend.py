@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
+from struct import Struct
 from typing import Any
 
 import gymnasium as gym
@@ -68,6 +70,15 @@ class PreemptionView:
         return isinstance(other, PreemptionView) and self.key() == other.key()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+_ON_DEVICE = frozenset((DECODE, READY, TRANSFER))
+
+
+@cache
+def _doubles(count: int) -> Struct:
+    """Packs `count` floats as C doubles (one per observation length; kept out of the picklable backend)."""
+    return Struct(f"{count}d")
 
 
 def build_scheduler_engine(config: PreemptionConfig, swap_model: SwapCostModel) -> tuple[Engine, PreemptionScheduler]:
@@ -242,13 +253,14 @@ class PreemptionModelBackend(Backend[np.ndarray, np.ndarray]):
             slo = self.config.ttft_slo_s
             window = max(self.max_context, 1)
             exp = math.exp
+            decoding, swapped_out, on_device = DECODE, SWAPPED, _ON_DEVICE  # locals: read for every candidate
             # conditional expressions instead of min/max calls: this loop runs for every candidate of every step
             for req in self.window:
                 phase = req.phase
-                generated = req.join_generated + it - req.join_iter if phase == DECODE else req.generated
+                generated = req.join_generated + it - req.join_iter if phase == decoding else req.generated
                 context = req.prompt + generated
-                on_gpu = phase in (DECODE, READY, TRANSFER) or req.blocks > 0
-                swapped = phase == SWAPPED
+                on_gpu = phase in on_device or req.blocks > 0
+                swapped = phase == swapped_out
                 first = req.first_token
                 last = req.arrival if first < 0 or first < req.arrival else first
                 user = req.user
@@ -270,12 +282,14 @@ class PreemptionModelBackend(Backend[np.ndarray, np.ndarray]):
                     1.0 if generated > 0 else 0.0,
                 )
             block = pool.block_tokens
+            demand = scheduler.member_blocks(worker)  # the decode batch's `scheduler.need` sum, in O(block)
             for req in scheduler.live.values():
-                generated = req.join_generated + it - req.join_iter if req.phase == DECODE else req.generated
-                demand -= (-(req.prompt + generated + 1)) // block  # `scheduler.need`, inlined
+                if req.phase != DECODE:
+                    demand -= (-(req.prompt + req.generated + 1)) // block  # `scheduler.need`, inlined
         filled = len(values)
         if filled:
-            obs[:filled] = values
+            # packed as C doubles in one call: numpy's per-element conversion of a list costs more than the loop above
+            obs[:filled] = np.frombuffer(_doubles(filled).pack(*values), dtype=np.float64)
         obs[filled:tail] = 0.0
         obs[tail] = min(pool.used / capacity, 1.0)
         obs[tail + 1] = min(demand / capacity / 2.0, 1.0)
@@ -290,7 +304,7 @@ class PreemptionModelBackend(Backend[np.ndarray, np.ndarray]):
 
     def system(self) -> PreemptionView:
         """Read-only view for heuristics."""
-        on_gpu = [r.phase in (DECODE, READY, TRANSFER) or r.blocks > 0 for r in self.window]
+        on_gpu = [r.phase in _ON_DEVICE or r.blocks > 0 for r in self.window]
         return PreemptionView(
             candidates=self.window,
             levels=self.scheduler.levels,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
+from operator import mul
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,7 @@ from sysgym.envs.preemption.priority import PriorityProcess, PrioritySpec
 from sysgym.envs.preemption.swapcost import Direction, KVGeometry, SwapCostModel
 from sysgym.envs.preemption.vtc import VirtualTokenCounters
 from sysgym.envs.preemption.workload import Conversations
-from sysgym.envs.serving.engine import EMPTY_PLAN, Engine, Plan, Scheduler, Worker
+from sysgym.envs.serving.engine import DECODE_PLAN, EMPTY_PLAN, Engine, Plan, Scheduler, Worker
 from sysgym.envs.serving.request import DECODE, PREFILL, READY, SWAPPED, TRANSFER, WAITING, Request
 
 UNSCORED = -2.0
@@ -249,6 +250,14 @@ class PreemptionScheduler(Scheduler):
             window = []
         return self._enact(engine, worker, window, drops, contended)
 
+    def quiet(self, engine: Engine, worker: Worker) -> bool:
+        """Every live request is decoding and their next steps fit: `plan` would admit nothing and decide nothing.
+
+        That is `plan`'s uncontended path with nothing to bring in, which returns the decode-only plan and changes
+        no state; the engine may then run on through a priority update without re-planning.
+        """
+        return self.pending is None and len(self.live) == len(worker.members) and not self._contended(worker)
+
     def on_kv_exhausted(self, engine: Engine, worker: Worker, needed: int) -> None:
         """A decode step outgrew the pool: preempt the lowest-ranked members until it fits."""
         while worker.pool.free < needed and worker.members:
@@ -292,27 +301,35 @@ class PreemptionScheduler(Scheduler):
             return req.join_generated + worker.it - req.join_iter
         return req.generated
 
+    @staticmethod
+    def member_blocks(worker: Worker) -> int:
+        """Device blocks the decode batch's members need for their next step, without a pass over the batch.
+
+        A member with a_i = prompt + generated - it needs ceil((a_i + it + 1) / B) = (a_i + it + B - (a_i + it) mod B)
+        / B; the a_i sum is the engine's `kv_base`, and the engine counts members by r = (a_i - 1) mod B
+        (`Engine.join`), so the mod terms sum to sum(r * count_r) + s * members - B * (members with r >= B - s),
+        s = (it + 1) mod B: two C-level sums over the B residues instead of a Python loop.
+        """
+        block = worker.pool.block_tokens
+        counts = worker.counts
+        members = len(worker.members)
+        it = worker.it
+        shift = (it + 1) % block
+        excess = sum(map(mul, range(block), counts)) + shift * members - block * sum(counts[block - shift :])
+        return (worker.kv_base + members * (it + block) - excess) // block
+
     def _contended(self, worker: Worker) -> bool:
         """Whether the live requests' next steps need more device blocks (or batch slots) than there are."""
         live = self.live
         if len(live) > worker.max_batch:
             return True
-        block = worker.pool.block_tokens
         capacity = worker.pool.capacity
-        # The decode batch's blocks without a pass over it: a member with a_i = prompt + generated - it needs
-        # ceil((a_i + it + 1) / B) = (a_i + it + B - (a_i + it) mod B) / B, its a_i sum is the engine's `kv_base`,
-        # and the engine counts members by (a_i - 1) mod B (`Engine.join`).
-        it = worker.it
-        members = len(worker.members)
-        total = worker.kv_base + members * (it + block)
-        for residue, count in enumerate(worker.counts):
-            if count:
-                total -= count * ((residue + 1 + it) % block)
-        total //= block
+        total = self.member_blocks(worker)
         if total > capacity:
             return True
-        if len(live) == members:
+        if len(live) == len(worker.members):
             return False
+        block = worker.pool.block_tokens
         for req in live.values():
             if req.phase != DECODE:
                 total -= (-(req.prompt + req.generated + 1)) // block  # `pool.blocks_for`, inlined
@@ -391,7 +408,7 @@ class PreemptionScheduler(Scheduler):
                 if chunk > 0:
                     chunks.append((req, chunk))
                     budget -= chunk
-        return Plan(chunks, True)
+        return Plan(chunks, True) if chunks else DECODE_PLAN  # the shared plan: nothing mutates a plan's chunks
 
     def _chunk(self, req: Request, worker: Worker, budget: int) -> int:
         """Prefill tokens for `req` this iteration, after loading reusable host KV of its conversation."""
@@ -510,10 +527,8 @@ PREFILL = PREFILL
 _ON_DEVICE = frozenset((DECODE, READY, TRANSFER))
 
 
-def _holds_kv(req: Request) -> bool:
-    phase = req.phase
-    return phase in _ON_DEVICE or (phase == PREFILL and req.blocks > 0)
-
-
 def _window_key(req: Request) -> tuple[int, float, int]:
-    return (0 if _holds_kv(req) else 1, req.arrival, req.rid)
+    """Holding device KV first, then the oldest (one call per live request at every decision)."""
+    phase = req.phase
+    holds = phase in _ON_DEVICE or (phase == PREFILL and req.blocks > 0)
+    return (0 if holds else 1, req.arrival, req.rid)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import heapq
 import math
 from abc import ABC, abstractmethod
+from array import array
 from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
@@ -71,7 +72,7 @@ class Worker:
         swapped: requests this worker preempted to host memory, oldest first.
         members: the decode batch, by request id.
         it: decode iterations done (the cohort clock).
-        iter_end: end time of every decode iteration (for time-between-tokens samples).
+        iter_end: end time of every decode iteration (for time-between-tokens samples), a C array of doubles.
         busy: an iteration is in flight.
         dirty: the scheduler must be consulted before the next iteration.
         busy_s: seconds spent in iterations.
@@ -110,7 +111,7 @@ class Worker:
         self.counts = [0] * self.pool.block_tokens
         self.kv_base = 0
         self.finish_heap: list[tuple[int, int, int, Request]] = []
-        self.iter_end: list[float] = []
+        self.iter_end: array[float] = array("d")  # not a list: the collector need not walk a C array of doubles
         self.busy = False
         self.dirty = True
         self.plan: Plan = EMPTY_PLAN
@@ -147,6 +148,14 @@ class Scheduler(ABC):
     def on_arrival(self, engine: Engine, request: Request) -> None:
         """Queue a new request; the default puts it on the first prefill-capable worker's waiting queue."""
         engine.workers[engine.entry].waiting.append(request)
+
+    def quiet(self, engine: Engine, worker: Worker) -> bool:
+        """Whether `plan` would now return `worker`'s decode-only plan and change nothing (no admission, no swap).
+
+        The engine then keeps its inline decode loop running through an iteration hook instead of re-planning;
+        the default (False) always re-plans.
+        """
+        return False
 
     def on_kv_exhausted(self, engine: Engine, worker: Worker, needed: int) -> None:
         """The decode batch needs `needed` blocks more than are free; free them (default: recompute newest)."""
@@ -259,21 +268,32 @@ class Engine:
     def run(self, until: float = INF, stop: Callable[[], bool] | None = None) -> None:
         """Advance to time `until` (or until every request finished, or `stop()` is true before or after an event).
 
-        The clock ends at `until` only when the run reached it; a run that `stop` ended keeps the time it stopped at.
+        The run also ends, like a `stop`, once the worker named by `it_stop` (worker index, iteration count) has done
+        that many decode iterations, which spares a window of iterations a Python call after every event. The clock
+        ends at `until` only when the run reached it; a run that ended otherwise keeps the time it stopped at.
         """
-        if stop is not None and stop():
+        it_stop = self.it_stop
+        stop_worker = self.workers[it_stop[0]] if it_stop is not None else None
+        stop_it = it_stop[1] if it_stop is not None else 0
+        if (stop is not None and stop()) or (stop_worker is not None and stop_worker.it >= stop_it):
             return
         reqs = self.requests
         n_reqs = len(reqs)  # schedulers may reorder the list (later turns) but never change its length
         finished = self.finished
         events = self._events
         workers = self.workers
-        on_arrival = self.scheduler.on_arrival
+        scheduler = self.scheduler
+        on_arrival = scheduler.on_arrival
+        every = scheduler.every_iteration
+        start = self._start
+        end_iteration = self._end_iteration
+        heappop = heapq.heappop
         intake = [w for w in workers if w.role != "decode"]
         self._until = until
         reached = False
         while True:
-            t_arr = reqs[self._next].arrival if self._next < n_reqs else INF
+            nxt = self._next
+            t_arr = reqs[nxt].arrival if nxt < n_reqs else INF
             t_ev = events[0][0] if events else INF
             if t_arr <= t_ev:
                 if t_arr > until or t_arr == INF:
@@ -288,33 +308,39 @@ class Engine:
                         break
                 while True:
                     self.now = t_arr
-                    on_arrival(self, reqs[self._next])
-                    self._next += 1
-                    if self._next >= n_reqs or reqs[self._next].arrival > limit:
+                    on_arrival(self, reqs[nxt])
+                    nxt += 1
+                    self._next = nxt
+                    if nxt >= n_reqs or reqs[nxt].arrival > limit:
                         break
-                    t_arr = reqs[self._next].arrival
+                    t_arr = reqs[nxt].arrival
                 for w in intake:
                     w.dirty = True
             else:
                 if t_ev > until:
                     reached = True
                     break
-                time, seq, kind, idx, request = heapq.heappop(events)
+                time, seq, kind, idx, request = heappop(events)
                 self.now = time
                 if kind == ITER_END:
-                    self._end_iteration(workers[idx])
-                elif kind in (TRANSFER_DONE, SWAP_IN_DONE):
+                    end_iteration(workers[idx])
+                elif kind == TIMER:
+                    self.timer_hooks.pop(seq)(self)
+                    for w in workers:
+                        w.dirty = True
+                else:  # TRANSFER_DONE, SWAP_IN_DONE
                     assert request is not None
                     request.phase = READY
-                    target = self.workers[idx]
+                    target = workers[idx]
                     target.ready.append(request)
                     target.dirty = True
-                else:
-                    self.timer_hooks.pop(seq)(self)
-                    for w in self.workers:
-                        w.dirty = True
-            self._kick()
+            # `_kick`, inlined: start every idle worker that has work
+            for w in workers:
+                if not w.busy and (w.dirty or every or w.stall > 0.0):
+                    start(w)
             if stop is not None and stop():
+                break
+            if stop_worker is not None and stop_worker.it >= stop_it:
                 break
             if len(finished) == n_reqs:
                 break
@@ -341,16 +367,19 @@ class Engine:
 
     def _start(self, w: Worker) -> None:
         """Plan and launch `w`'s next iteration if it has work."""
-        if w.pending_sms is not None and self.now >= w.pending_sms[1]:
-            w.sms = w.pending_sms[0]
+        pending = w.pending_sms
+        if pending is not None and self.now >= pending[1]:
+            w.sms = pending[0]
             w.pending_sms = None
-        if w.dirty or self.scheduler.every_iteration or w.plan.chunks:
-            w.dirty = False
-            w.plan = self.scheduler.plan(self, w)
         plan = w.plan
+        if w.dirty or plan.chunks or self.scheduler.every_iteration:
+            w.dirty = False
+            plan = w.plan = self.scheduler.plan(self, w)
+        chunks, decode = plan
         members = w.members
-        decode = plan.decode and len(members) > 0
-        if not plan.chunks and not decode:
+        if decode and not members:
+            decode = False
+        if not chunks and not decode:
             if w.stall > 0:
                 self._launch(w, w.stall)
                 w.stall = 0.0
@@ -363,8 +392,7 @@ class Engine:
                 self.scheduler.on_kv_exhausted(self, w, need)
                 w.dirty = True
                 if not members:
-                    w.plan = Plan(plan.chunks, False)
-                    plan = w.plan
+                    plan = w.plan = Plan(chunks, False)
                     decode = False
                 else:
                     need = w.counts[(-w.it) % block]
@@ -377,34 +405,47 @@ class Engine:
                     pool.peak = pool.used
         tokens = 0
         e2 = 0.0
-        for i, (req, n) in enumerate(plan.chunks):
-            done = req.prefilled
-            grow = -(-(done + n) // block) - req.blocks  # `pool.blocks_for`, inlined
-            if grow > 0:
-                if grow > pool.capacity - pool.used:
-                    plan = w.plan = Plan(self._requeue(w, plan.chunks, i), plan.decode)
-                    break
-                pool.used += grow  # `pool.take(grow)` without its re-check: the test above holds
-                if pool.used > pool.peak:
-                    pool.peak = pool.used
-                req.blocks += grow
-            e2 += n * (n + 2 * done)
-            tokens += n
-        if not plan.chunks and not decode:
+        if chunks:
+            for i, (req, n) in enumerate(chunks):
+                done = req.prefilled
+                grow = -(-(done + n) // block) - req.blocks  # `pool.blocks_for`, inlined
+                if grow > 0:
+                    if grow > pool.capacity - pool.used:
+                        plan = w.plan = Plan(self._requeue(w, chunks, i), plan.decode)
+                        chunks = plan.chunks
+                        break
+                    pool.used += grow  # `pool.take(grow)` without its re-check: the test above holds
+                    if pool.used > pool.peak:
+                        pool.peak = pool.used
+                    req.blocks += grow
+                e2 += n * (n + 2 * done)
+                tokens += n
+        if not chunks and not decode:
             return
         perf = self.perf
         if tokens == 0:
-            batch = len(members) if decode else 0
-            duration = perf.decode_s(w.sms, batch, w.kv_base + len(members) * w.it)
+            batch = len(members)
+            duration = perf.decode_s(w.sms, batch if decode else 0, w.kv_base + batch * w.it)
         elif decode:
-            duration = perf.mixed_s(w.sms, tokens, e2, len(members), w.kv_base + len(members) * w.it)
+            batch = len(members)
+            duration = perf.mixed_s(w.sms, tokens, e2, batch, w.kv_base + batch * w.it)
         else:
             duration = perf.prefill_s(w.sms, tokens, e2)
         if w.partner >= 0:
-            duration /= self._rate(w)  # co-running slows both partitions as measured
+            partner = self.workers[w.partner]
+            if partner.busy:
+                # co-running slows both partitions as measured (`_rate`, inlined)
+                if w.role == "prefill":
+                    duration /= perf.corun_rates(w.sms, self.oversubscribed)[0]
+                else:
+                    duration /= perf.corun_rates(partner.sms, self.oversubscribed)[1]
         duration += w.stall
         w.stall = 0.0
-        self._launch(w, duration)
+        # `_launch`, inlined
+        w.busy = True
+        w.busy_s += duration
+        self._seq += 1
+        heapq.heappush(self._events, (self.now + duration, self._seq, ITER_END, w.idx, None))
 
     @staticmethod
     def _requeue(w: Worker, chunks: list[tuple[Request, int]], first: int) -> list[tuple[Request, int]]:
@@ -425,17 +466,25 @@ class Engine:
     def _end_iteration(self, w: Worker) -> None:
         w.busy = False
         w.iterations += 1
-        plan = w.plan
-        chunks = plan.chunks
+        chunks, decode = w.plan
         if chunks:
             for req, n in chunks:
-                req.prefilled += n
-                if req.prefilled >= req.prefill_target:
+                prefilled = req.prefilled = req.prefilled + n
+                generated = req.generated
+                # `req.prefill_target`, inlined
+                if prefilled >= (req.prompt + generated - 1 if generated > 1 else req.prompt):
                     self._prefill_done(w, req)
             w.dirty = True
-        decode = plan.decode and len(w.members) > 0
-        if decode:
-            self._decode_step(w, self.now)
+        if decode and w.members:
+            # `_decode_step`, inlined
+            now = self.now
+            it = w.it = w.it + 1
+            w.iter_end.append(now)
+            heap = w.finish_heap
+            if heap and heap[0][0] <= it:
+                self._finish_due(w, now)
+        else:
+            decode = False
         if w.at_iterations is not None and w.iterations >= w.at_iterations[0]:
             hook = w.at_iterations[1]
             w.at_iterations = None
@@ -443,17 +492,22 @@ class Engine:
             for other in self.workers:
                 other.dirty = True
         if decode:
-            if not w.dirty and not chunks and self.inline and not self.scheduler.every_iteration:
+            clean = not chunks and self.inline and not self.scheduler.every_iteration
+            if clean and not w.dirty:
                 self._decode_run(w)
             elif not w.busy:
-                w.dirty = True
-
-    def _decode_step(self, w: Worker, now: float) -> None:
-        w.it += 1
-        w.iter_end.append(now)
-        heap = w.finish_heap
-        if heap and heap[0][0] <= w.it:
-            self._finish_due(w, now)
+                if (
+                    clean
+                    and w.members
+                    and len(self.workers) == 1
+                    and w.pending_sms is None
+                    and self.scheduler.quiet(self, w)
+                ):
+                    # a completion (or a hook) changed nothing the plan depends on: launch as `_start` would, inline
+                    w.dirty = False
+                    self._decode_run(w, fresh=True)
+                else:
+                    w.dirty = True
 
     def _finish_due(self, w: Worker, now: float) -> None:
         """Retire the decode-batch members whose last token came out in the iteration that just ended."""
@@ -475,79 +529,137 @@ class Engine:
             for other in self.workers:
                 other.dirty = True
 
-    def _decode_run(self, w: Worker) -> None:
+    def _decode_run(self, w: Worker, fresh: bool = False) -> None:
         """Run clean decode-only iterations inline until the next event, a completion or a KV shortage.
 
         Nothing in the loop touches another worker, the batch or the partition, so those are read once; only this
         worker's clock, KV use and busy time move, and they are written back on the way out.
+
+        An iteration hook (`at_iterations`) of the only worker also runs inline when the scheduler reports that
+        re-planning would change nothing (`Scheduler.quiet`): the next iteration is then timed as `_start` times a
+        fresh launch, and the loop's setup is redone as `_end_iteration` would redo it, so the run is the one the
+        event-by-event path produces, without its events. `fresh` starts the run that way (`_end_iteration` found
+        the worker dirty but the scheduler quiet).
         """
-        nxt = self._next
-        limit = self.requests[nxt].arrival if nxt < len(self.requests) else INF  # `next_event_time`, inlined
-        events = self._events
-        if events and events[0][0] < limit:
-            limit = events[0][0]
-        if self._until < limit:
-            limit = self._until
-        it_stop = self.it_stop[1] if self.it_stop is not None and self.it_stop[0] == w.idx else 1 << 62
-        pool = w.pool
-        block = pool.block_tokens
-        capacity = pool.capacity
-        counts = w.counts
-        heap = w.finish_heap
-        iter_end = w.iter_end
-        idx = w.idx
-        rate = self._rate(w)
-        n = len(w.members)
-        kv_base = w.kv_base
-        fixed, per_kv = self.perf.decode_terms(w.sms, n)
-        switch_at = w.pending_sms[1] if w.pending_sms is not None else INF
-        now = self.now
-        it = w.it
-        # Entries left by members that went away can never turn live again (the clock only moves on), and the loop
-        # changes no membership: drop them once, and the next completion's iteration stays fixed.
-        while heap:
-            head = heap[0]
-            req = head[3]
-            if req.phase == DECODE and req.worker == idx and req.join_iter == head[2]:  # still in this batch
-                break
-            heapq.heappop(heap)
-        stop_it = min(it_stop, heap[0][0]) if heap else it_stop
-        if w.at_iterations is not None:
-            # the iteration that reaches the hook's count ends as an event, where `_end_iteration` calls it
-            stop_it = min(stop_it, it + w.at_iterations[0] - w.iterations)
-        busy_s = w.busy_s
-        iterations = w.iterations
-        used = pool.used
-        peak = pool.peak
         while True:
-            if now >= switch_at:
+            nxt = self._next
+            limit = self.requests[nxt].arrival if nxt < len(self.requests) else INF  # `next_event_time`, inlined
+            events = self._events
+            if events and events[0][0] < limit:
+                limit = events[0][0]
+            if self._until < limit:
+                limit = self._until
+            it_stop = self.it_stop[1] if self.it_stop is not None and self.it_stop[0] == w.idx else 1 << 62
+            pool = w.pool
+            block = pool.block_tokens
+            capacity = pool.capacity
+            counts = w.counts
+            heap = w.finish_heap
+            iter_end = w.iter_end
+            idx = w.idx
+            rate = self._rate(w)
+            n = len(w.members)
+            kv_base = w.kv_base
+            fixed, per_kv = self.perf.decode_terms(w.sms, n)
+            switch_at = w.pending_sms[1] if w.pending_sms is not None else INF
+            now = self.now
+            it = w.it
+            # Entries left by members that went away can never turn live again (the clock only moves on), and the
+            # loop changes no membership: drop them once, and the next completion's iteration stays fixed.
+            while heap:
+                head = heap[0]
+                req = head[3]
+                if req.phase == DECODE and req.worker == idx and req.join_iter == head[2]:  # still in this batch
+                    break
+                heapq.heappop(heap)
+            stop_it = min(it_stop, heap[0][0]) if heap else it_stop
+            hook_it = 1 << 62
+            if w.at_iterations is not None:
+                # the iteration that reaches the hook's count ends with the hook
+                hook_it = it + w.at_iterations[0] - w.iterations
+                if len(self.workers) > 1 or w.pending_sms is not None:
+                    stop_it = min(stop_it, hook_it)  # other workers re-plan after a hook: it ends as an event
+            edge = min(stop_it, hook_it) - 1  # an iteration starting at `edge` ends the loop either way
+            start_it = it
+            busy_s = w.busy_s
+            used = pool.used
+            peak = pool.peak
+            hooked = False
+            if fresh:
+                # `_start`'s timing of a decode-only launch (one worker: no co-running partner), then the setup
+                # above is redone, as `_end_iteration` would redo it after that launch's iteration
+                need = counts[(-it) % block]
+                if need > capacity - used:
+                    w.dirty = True
+                else:
+                    duration = self.perf.decode_s(w.sms, n, kv_base + n * it) + w.stall
+                    w.stall = 0.0
+                    end = now + duration
+                    used += need
+                    if used > peak:
+                        peak = used
+                    busy_s += duration
+                    if end > limit or it + 1 >= stop_it:
+                        w.busy = True
+                        self._push(end, ITER_END, idx)
+                    else:
+                        now = end
+                        it += 1
+                        iter_end.append(now)
+                        hooked = it >= hook_it
+            else:
+                kv = kv_base + n * it  # KV tokens the next iteration reads: `n` more after each
+                while True:
+                    if now >= switch_at:
+                        w.dirty = True
+                        break
+                    need = counts[(-it) % block]
+                    if need:
+                        if need > capacity - used:
+                            w.dirty = True
+                            break
+                        # `pool.take(need)` without its re-check: the capacity test above already holds
+                        used += need
+                        if used > peak:
+                            peak = used
+                    duration = (fixed + per_kv * kv) / rate
+                    end = now + duration
+                    busy_s += duration
+                    if end > limit or it >= edge:
+                        if end > limit or it + 1 >= stop_it:
+                            w.busy = True
+                            self._push(end, ITER_END, idx)
+                        else:  # the hook's iteration
+                            now = end
+                            it += 1
+                            iter_end.append(now)
+                            hooked = True
+                        break
+                    now = end
+                    it += 1
+                    kv += n
+                    iter_end.append(now)
+            iterations = w.iterations + it - start_it
+            pool.used = used
+            pool.peak = peak
+            self.now = now
+            w.it = it
+            w.busy_s = busy_s
+            w.iterations = iterations
+            if w.busy or w.dirty:
+                return
+            fresh = False
+            if hooked:
+                # `_end_iteration`'s hook call, then its re-plan unless the scheduler says it would change nothing
+                assert w.at_iterations is not None
+                hook = w.at_iterations[1]
+                w.at_iterations = None
+                hook(self)
                 w.dirty = True
-                break
-            need = counts[(-it) % block]
-            if need > capacity - used:
-                w.dirty = True
-                break
-            duration = (fixed + per_kv * (kv_base + n * it)) / rate
-            end = now + duration
-            # `pool.take(need)` without its re-check: the capacity test above already holds
-            used += need
-            if used > peak:
-                peak = used
-            busy_s += duration
-            if end > limit or it + 1 >= stop_it:
-                w.busy = True
-                self._push(end, ITER_END, idx)
-                break
-            iterations += 1
-            now = end
-            it += 1
-            iter_end.append(now)
-        pool.used = used
-        pool.peak = peak
-        self.now = now
-        w.it = it
-        w.busy_s = busy_s
-        w.iterations = iterations
+                if not self.scheduler.quiet(self, w):
+                    return
+                w.dirty = False
+                fresh = True
 
     # ---- request moves (for schedulers) ---------------------------------------------------------------------
     def _prefill_done(self, w: Worker, req: Request) -> None:

@@ -102,7 +102,7 @@ class Request:
         self.user = user
         self.conversation = conversation
         self.turn = turn
-        self.phase = Phase.WAITING
+        self.phase = WAITING
         self.prefilled = 0
         self.generated = 0
         self.first_token = -1.0

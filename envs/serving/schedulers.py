@@ -7,7 +7,7 @@ free-block watermark on admission, recompute preemption of the newest request wh
 
 from __future__ import annotations
 
-from sysgym.envs.serving.engine import DECODE_PLAN, Engine, Plan, Scheduler, Worker
+from sysgym.envs.serving.engine import DECODE_PLAN, EMPTY_PLAN, Engine, Plan, Scheduler, Worker
 from sysgym.envs.serving.request import PREFILL, Request
 
 WATERMARK = 0.01
@@ -42,7 +42,8 @@ def fcfs_chunks(w: Worker, budget: int, slots: int, chunked: bool) -> list[tuple
     waiting = w.waiting
     while waiting and budget > 0 and slots > 0:
         req = waiting[0]
-        remaining = req.prefill_target - req.prefilled
+        generated = req.generated
+        remaining = (req.prompt + generated - 1 if generated > 1 else req.prompt) - req.prefilled  # `prefill_target`
         n = min(remaining, budget) if chunked else remaining
         if n > budget and chunks:
             break
@@ -92,10 +93,13 @@ class SemiPDScheduler(Scheduler):
     def plan(self, engine: Engine, worker: Worker) -> Plan:
         """Prefill worker: fill the token budget with prompt chunks. Decode worker: join ready requests, step."""
         if worker.role == "prefill":
+            if not worker.waiting:
+                return EMPTY_PLAN  # what `fcfs_chunks` of an empty queue amounts to, without building it
             decode = engine.workers[worker.decode_to]
             slots = decode.max_batch - len(decode.members) - len(decode.ready)
             return Plan(fcfs_chunks(worker, worker.token_budget, max(slots, 1), True), False)
-        join_ready(engine, worker)
+        if worker.ready:  # `join_ready` is a no-op on an empty queue: spare the call on most decode steps
+            join_ready(engine, worker)
         return DECODE_PLAN
 
 

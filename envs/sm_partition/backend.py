@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +12,7 @@ from sysgym.envs.core.backend import Backend, Outcome
 from sysgym.envs.core.errors import ConfigError
 from sysgym.envs.serving.engine import Engine
 from sysgym.envs.serving.lengths import length_distribution
-from sysgym.envs.serving.metrics import summarize
+from sysgym.envs.serving.metrics import latencies, summarize
 from sysgym.envs.serving.models import Slo, model_spec, slo
 from sysgym.envs.serving.perf import PerfModel
 from sysgym.envs.serving.request import Request
@@ -148,6 +147,8 @@ class ModelBackend(Backend[np.ndarray, int]):
         self.view = SMPartitionView(config, self.slo, self.parts, self.total_sms)
         # a prompt's prefill time on the whole GPU (semi-PD's l_100 estimate), by prompt length: a pure function
         self._full_prefill_s: dict[int, float] = {}
+        # the episode's latency arrays at its end, for `metrics` and `samples` alike: (finished count, arrays)
+        self._times: tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     def _objective(self) -> Slo:
         """The configured SLO: a table entry, or semi-PD's rule (7.5x / 10x a lone request) on this GPU."""
@@ -187,6 +188,7 @@ class ModelBackend(Backend[np.ndarray, int]):
         self._busy0 = [0.0, 0.0]
         self._obs = np.zeros(OBS_SIZE, dtype=np.float32)
         self._refresh(WindowStats())
+        self._times = None
 
     def _build(self) -> Engine:
         """A fresh engine for an episode (the live backend swaps in measured iteration times)."""
@@ -195,7 +197,8 @@ class ModelBackend(Backend[np.ndarray, int]):
     def _on_finish(self, req: Request) -> None:
         w = self._window
         w.finished += 1
-        tpot = req.tpot()
+        # `req.tpot()` of a finished request, inlined: this runs once per request
+        tpot = (req.finish - req.first_token) / (req.output - 1) if req.output > 1 else 0.0
         w.tpot.append(tpot)
         if req.first_token - req.arrival <= self.slo.ttft_s and tpot <= self.slo.tpot_s:
             w.attained += 1
@@ -215,7 +218,7 @@ class ModelBackend(Backend[np.ndarray, int]):
         else:
             target = decode.it + self.config.window_iters
             engine.it_stop = (decode.idx, target)
-            engine.run(until=start + 30.0, stop=lambda: decode.it >= target)
+            engine.run(until=start + 30.0)  # `it_stop` ends the run once the window's iterations are done
             engine.it_stop = None
         window = self._window
         window.seconds = engine.now - start
@@ -319,7 +322,7 @@ class ModelBackend(Backend[np.ndarray, int]):
     def metrics(self) -> dict[str, float]:
         """Episode metrics (unfinished requests count as missing their SLO)."""
         engine = self.engine
-        out = summarize(engine.finished, len(engine.requests), self.slo, engine.now)
+        out = summarize(engine.finished, len(engine.requests), self.slo, engine.now, self._latencies())
         out["simulated_s"] = engine.now
         out["switches"] = float(self._switches)
         out["preemptions"] = float(engine.preemptions)
@@ -329,9 +332,13 @@ class ModelBackend(Backend[np.ndarray, int]):
         return out
 
     def samples(self) -> dict[str, list[float]]:
-        """Per-request TTFT and TPOT of finished requests, seconds."""
-        fin = self.engine.finished
-        return {
-            "ttft_s": [r.first_token - r.arrival for r in fin],
-            "tpot_s": [t for t in map(Request.tpot, fin) if math.isfinite(t)],
-        }
+        """Per-request TTFT and TPOT of finished requests, seconds (finished requests have finite TPOTs)."""
+        ttft, tpot, _ = self._latencies()
+        return {"ttft_s": ttft.tolist(), "tpot_s": tpot.tolist()}
+
+    def _latencies(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`latencies` of the finished requests, computed once per finished count (the episode end asks twice)."""
+        finished = self.engine.finished
+        if self._times is None or self._times[0] != len(finished):
+            self._times = (len(finished), latencies(finished))
+        return self._times[1]

@@ -103,3 +103,10 @@ def test_ep_step_time_is_dominated_by_the_hot_device() -> None:
     assert int(np.argmax(ep.compute_ms)) == 0
     assert ep.step_ms > 5 * llep.step_ms > 5 * b.layer_model.lower_bound_ms(b.loads)
     assert ep.memory_bytes[0] > 4 * llep.memory_bytes.max()
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_scalar_slice_time_equals_the_interpolation_exactly(model: str) -> None:
+    curve = expert_curve(MODELS[model], calibration.load())
+    tokens = np.concatenate([np.arange(0, 5000), np.random.default_rng(0).integers(0, 2_000_000, 3000)])
+    assert [curve.one_ms(t) for t in tokens.tolist()] == curve.slice_ms(tokens).tolist()

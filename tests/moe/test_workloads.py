@@ -112,3 +112,17 @@ def test_mutated_traces_load_or_raise_trace_format_error(tmp_path: Path, positio
     except TraceFormatError:
         return
     assert rows.shape[1] == 4 and np.all(rows.sum(axis=1) > 0)
+
+
+@pytest.mark.parametrize(("experts", "devices"), [(128, 8), (8, 2), (16, 16)])
+def test_bulk_hot_sets_equal_row_by_row_picks(experts: int, devices: int) -> None:
+    # The bulk path computes rows whose first picks are distinct at once; the others (and 8-expert layers,
+    # where repeats are common) go pick by pick. Both must give the one-row-at-a-time sets and generator state.
+    drift = Drift(experts, devices, 1000, 1)
+    for seed in range(40):
+        for count in (1, 32):
+            bulk_rng, row_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+            bulk = drift._draws(bulk_rng, count)
+            uniforms = row_rng.random((count, 1 + 4 * Drift.HOT)).tolist()
+            assert bulk.tolist() == [drift._pick(row_rng, row) for row in uniforms]
+            assert bulk_rng.random() == row_rng.random()

@@ -8,6 +8,7 @@ import pytest
 from sysgym.envs.preemption.backend import PreemptionModelBackend
 from sysgym.envs.preemption.config import PreemptionConfig
 from sysgym.envs.preemption.workload import Conversations
+from sysgym.envs.serving.engine import Engine, Worker
 from sysgym.envs.serving.request import Phase, Request
 
 PROMPT = 3000
@@ -141,7 +142,7 @@ def test_fast_paths_agree_with_the_direct_sums() -> None:
     checked = [0, 0]
     fast = PreemptionScheduler._contended
 
-    def both(worker: object) -> bool:
+    def both(worker: Worker) -> bool:
         live = scheduler.live
         total = 0
         for req in live.values():
@@ -152,7 +153,7 @@ def test_fast_paths_agree_with_the_direct_sums() -> None:
         checked[0] += 1
         return direct
 
-    scheduler._contended = both  # type: ignore[method-assign]
+    scheduler._contended = both
     backend.reset(np.random.default_rng(0), {})
     rng = np.random.default_rng(1)
     while not backend.engine.done:
@@ -163,3 +164,38 @@ def test_fast_paths_agree_with_the_direct_sums() -> None:
         assert outcome.signals["tbt_over"] == pytest.approx(direct, rel=1e-9, abs=1e-9)
         checked[1] += len(new)
     assert checked[0] > 100 and checked[1] > 50
+
+
+def _run_with_quiet(config: PreemptionConfig, inline: bool) -> tuple[np.ndarray, dict[str, float], int, list[int]]:
+    """One episode of random scores; `inline=False` makes the scheduler never report `quiet` (always re-plan)."""
+    backend = PreemptionModelBackend(config)
+    scheduler = backend.scheduler
+    original = scheduler.quiet
+    calls = [0, 0]  # quiet calls, and calls that let the decode loop run on
+
+    def quiet(engine: Engine, worker: Worker) -> bool:
+        calls[0] += 1
+        on = inline and original(engine, worker)
+        calls[1] += on
+        return on
+
+    scheduler.quiet = quiet
+    backend.reset(np.random.default_rng(3), {})
+    rng = np.random.default_rng(4)
+    observations = [backend.observation()]
+    while not backend.engine.done:
+        backend.apply(rng.uniform(-1, 1, backend.action_space.shape).astype(np.float32))
+        observations.append(backend.observation())
+    return np.stack(observations), backend.metrics(), backend.engine.workers[0].iterations, calls
+
+
+def test_priority_updates_inline_match_the_event_path() -> None:
+    """The engine runs a priority update inside its decode loop when `quiet` says re-planning changes nothing; the
+    episode must be bit-identical to one that re-plans at every update (the event-by-event path)."""
+    config = PreemptionConfig(conversations=16, rate=40.0, think_s=0.5, users=4, gpu_mem_gib=21.5)
+    obs_a, metrics_a, iterations_a, calls_a = _run_with_quiet(config, inline=True)
+    obs_b, metrics_b, iterations_b, calls_b = _run_with_quiet(config, inline=False)
+    assert calls_a[1] > 10 and calls_b[0] > 20 and calls_b[1] == 0
+    assert iterations_a == iterations_b
+    assert metrics_a == metrics_b
+    np.testing.assert_array_equal(obs_a, obs_b)
