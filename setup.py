@@ -18,7 +18,15 @@ from mypyc.build import mypycify
 from setuptools import find_packages, setup
 
 SUBPACKAGES = ("envs", "agents", "runtime", "experiments")
-COMPILED = ("envs/storage/core.py", "envs/storage/queues.py")
+COMPILED = (
+    "envs/storage/core.py",
+    "envs/storage/queues.py",
+    "envs/serving/engine.py",
+    "envs/serving/request.py",
+    "envs/serving/schedulers.py",
+    "envs/serving/kv.py",
+    "envs/preemption/scheduler.py",
+)
 MYPYC_OPTIONS = ("--follow-imports=silent", "--no-site-packages")  # type only our own code: fast, no torch
 
 

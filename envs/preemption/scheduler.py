@@ -29,6 +29,7 @@ from operator import mul
 from typing import Any
 
 import numpy as np
+from mypy_extensions import mypyc_attr
 
 from sysgym.envs.preemption.mechanism import Mechanism
 from sysgym.envs.preemption.priority import PriorityProcess, PrioritySpec
@@ -42,6 +43,7 @@ UNSCORED = -2.0
 WATERMARK = 0.01
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class SwapPath:
     """The core's swap-cost hook for one mechanism: calibrated copy time, reuse discount, traffic count.
 
@@ -88,6 +90,7 @@ class SwapPath:
         )
 
 
+@mypyc_attr(native_class=False)
 class ContendedPerf:
     """The core's performance model, slowed by the measured contention while an asynchronous copy is in flight."""
 
@@ -123,6 +126,7 @@ class ContendedPerf:
         return getattr(self.perf, name)
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class PreemptionScheduler(Scheduler):
     """Ranks live requests by policy scores and enacts the ranking on the core engine.
 

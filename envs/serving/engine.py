@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+from mypy_extensions import mypyc_attr
 
 from sysgym.envs.serving.kv import KVPool, SwapCost
 from sysgym.envs.serving.perf import IterationModel
@@ -53,6 +54,7 @@ EMPTY_PLAN = Plan([], False)
 DECODE_PLAN = Plan([], True)
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class Worker:
     """One model instance: its SMs, KV pool, queues and decode cohort.
 
@@ -131,6 +133,7 @@ class Worker:
         return self.kv_base + len(self.members) * self.it
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class Scheduler(ABC):
     """The policy hook: forms each iteration and handles KV exhaustion.
 
@@ -164,6 +167,7 @@ class Scheduler(ABC):
             engine.preempt(victim, "recompute")
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class Engine:
     """Runs requests through workers under a scheduler.
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from sysgym.envs.core.config import require
 from sysgym.envs.serving.models import ModelSpec
 from sysgym.envs.serving.request import Request
@@ -41,6 +43,7 @@ def kv_capacity_blocks(
     return blocks
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True)
 class GatheredSwapCost:
     """Swap cost of gathering a request's blocks on the GPU and moving them as one pinned PCIe copy.
@@ -78,6 +81,7 @@ def gathered_swap_cost(calibration: dict[str, Any]) -> GatheredSwapCost:
     )
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 @dataclass
 class KVPool:
     """Device blocks of one model instance plus its host swap space.

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from mypy_extensions import mypyc_attr
+
 
 class Phase(IntEnum):
     """Where a request is in its life.
@@ -35,6 +37,7 @@ class Phase(IntEnum):
 WAITING, PREFILL, TRANSFER, DECODE, READY, SWAPPED, FINISHED = tuple(Phase)
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class Request:
     """A request and its progress.
 

@@ -7,6 +7,8 @@ free-block watermark on admission, recompute preemption of the newest request wh
 
 from __future__ import annotations
 
+from mypy_extensions import mypyc_attr
+
 from sysgym.envs.serving.engine import DECODE_PLAN, EMPTY_PLAN, Engine, Plan, Scheduler, Worker
 from sysgym.envs.serving.request import PREFILL, Request
 
@@ -61,6 +63,7 @@ def fcfs_chunks(w: Worker, budget: int, slots: int, chunked: bool) -> list[tuple
     return chunks
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class VllmScheduler(Scheduler):
     """vLLM v0.6 on one GPU: `prefill-priority` (vLLM-D) or `chunked` (vLLM-S, decode-first Sarathi chunks).
 
@@ -87,6 +90,7 @@ class VllmScheduler(Scheduler):
         return DECODE_PLAN
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class SemiPDScheduler(Scheduler):
     """semi-PD: a prefill worker (chunked prefill, FCFS) and a decode worker (FCFS, capped batch) on one pool."""
 
@@ -103,6 +107,7 @@ class SemiPDScheduler(Scheduler):
         return DECODE_PLAN
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class DisaggScheduler(Scheduler):
     """DistServe 1P1D: whole-prompt prefill batches on one GPU, KV moved to a decode GPU when it has room.
 

@@ -130,30 +130,29 @@ def test_vllm_swap_in_drops_the_host_copy() -> None:
     assert worker.pool.host_used == 0
 
 
-def test_fast_paths_agree_with_the_direct_sums() -> None:
+def test_fast_paths_agree_with_the_direct_sums(monkeypatch: pytest.MonkeyPatch) -> None:
     """`_contended` (from the engine's residue counts) and the reward's TBT excess (prefix sums) against per-request
     loops, at every plan and step of a contended episode."""
+    from sysgym.envs.preemption import backend as backend_module
     from sysgym.envs.preemption.scheduler import PreemptionScheduler
     from sysgym.envs.serving.request import DECODE
 
+    checked = [0, 0]
+
+    class Checked(PreemptionScheduler):  # a Python subclass: the compiled scheduler calls its override
+        def _contended(self, worker: Worker) -> bool:
+            total = 0
+            for req in self.live.values():
+                generated = req.join_generated + worker.it - req.join_iter if req.phase == DECODE else req.generated
+                total += worker.pool.blocks_for(req.prompt + generated + 1)
+            direct = len(self.live) > worker.max_batch or total > worker.pool.capacity
+            assert super()._contended(worker) == direct
+            checked[0] += 1
+            return direct
+
+    monkeypatch.setattr(backend_module, "PreemptionScheduler", Checked)
     config = PreemptionConfig(conversations=24, rate=40.0, think_s=0.5, users=4, gpu_mem_gib=21.5)
     backend = PreemptionModelBackend(config)
-    scheduler = backend.scheduler
-    checked = [0, 0]
-    fast = PreemptionScheduler._contended
-
-    def both(worker: Worker) -> bool:
-        live = scheduler.live
-        total = 0
-        for req in live.values():
-            generated = req.join_generated + worker.it - req.join_iter if req.phase == DECODE else req.generated
-            total += worker.pool.blocks_for(req.prompt + generated + 1)
-        direct = len(live) > worker.max_batch or total > worker.pool.capacity
-        assert fast(scheduler, worker) == direct
-        checked[0] += 1
-        return direct
-
-    scheduler._contended = both
     backend.reset(np.random.default_rng(0), {})
     rng = np.random.default_rng(1)
     while not backend.engine.done:
@@ -166,20 +165,24 @@ def test_fast_paths_agree_with_the_direct_sums() -> None:
     assert checked[0] > 100 and checked[1] > 50
 
 
-def _run_with_quiet(config: PreemptionConfig, inline: bool) -> tuple[np.ndarray, dict[str, float], int, list[int]]:
+def _run_with_quiet(
+    monkeypatch: pytest.MonkeyPatch, config: PreemptionConfig, inline: bool
+) -> tuple[np.ndarray, dict[str, float], int, list[int]]:
     """One episode of random scores; `inline=False` makes the scheduler never report `quiet` (always re-plan)."""
-    backend = PreemptionModelBackend(config)
-    scheduler = backend.scheduler
-    original = scheduler.quiet
+    from sysgym.envs.preemption import backend as backend_module
+    from sysgym.envs.preemption.scheduler import PreemptionScheduler
+
     calls = [0, 0]  # quiet calls, and calls that let the decode loop run on
 
-    def quiet(engine: Engine, worker: Worker) -> bool:
-        calls[0] += 1
-        on = inline and original(engine, worker)
-        calls[1] += on
-        return on
+    class Counted(PreemptionScheduler):  # a Python subclass: the compiled engine calls its override
+        def quiet(self, engine: Engine, worker: Worker) -> bool:
+            calls[0] += 1
+            on = inline and super().quiet(engine, worker)
+            calls[1] += on
+            return on
 
-    scheduler.quiet = quiet
+    monkeypatch.setattr(backend_module, "PreemptionScheduler", Counted)
+    backend = PreemptionModelBackend(config)
     backend.reset(np.random.default_rng(3), {})
     rng = np.random.default_rng(4)
     observations = [backend.observation()]
@@ -189,12 +192,12 @@ def _run_with_quiet(config: PreemptionConfig, inline: bool) -> tuple[np.ndarray,
     return np.stack(observations), backend.metrics(), backend.engine.workers[0].iterations, calls
 
 
-def test_priority_updates_inline_match_the_event_path() -> None:
+def test_priority_updates_inline_match_the_event_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """The engine runs a priority update inside its decode loop when `quiet` says re-planning changes nothing; the
     episode must be bit-identical to one that re-plans at every update (the event-by-event path)."""
     config = PreemptionConfig(conversations=16, rate=40.0, think_s=0.5, users=4, gpu_mem_gib=21.5)
-    obs_a, metrics_a, iterations_a, calls_a = _run_with_quiet(config, inline=True)
-    obs_b, metrics_b, iterations_b, calls_b = _run_with_quiet(config, inline=False)
+    obs_a, metrics_a, iterations_a, calls_a = _run_with_quiet(monkeypatch, config, inline=True)
+    obs_b, metrics_b, iterations_b, calls_b = _run_with_quiet(monkeypatch, config, inline=False)
     assert calls_a[1] > 10 and calls_b[0] > 20 and calls_b[1] == 0
     assert iterations_a == iterations_b
     assert metrics_a == metrics_b
