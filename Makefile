@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # setup.py compiles the hottest simulator modules with mypyc; they are rebuilt in place when their folders change.
 NATIVE := $(VENV)/.native
-NATIVE_SOURCES := setup.py $(wildcard envs/core/*.py envs/storage/*.py envs/serving/*.py envs/preemption/*.py)
+NATIVE_SOURCES := setup.py $(wildcard envs/core/*.py envs/storage/*.py envs/serving/*.py envs/preemption/*.py envs/moe/*.py)
 
 .PHONY: run test results lint typecheck pytest java clean
 

@@ -26,6 +26,8 @@ COMPILED = (
     "envs/serving/schedulers.py",
     "envs/serving/kv.py",
     "envs/preemption/scheduler.py",
+    "envs/moe/backend.py",
+    "envs/moe/llep.py",
 )
 MYPYC_OPTIONS = ("--follow-imports=silent", "--no-site-packages")  # type only our own code: fast, no torch
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from mypy_extensions import mypyc_attr
 
 from sysgym.envs import calibration
 from sysgym.envs.core.backend import Backend, Outcome
@@ -32,6 +33,7 @@ BLOCK = 64
 """Batches drawn and preprocessed per array operation."""
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class _Block:
     """A block of batches of one layer with everything the steps read precomputed in bulk.
 
@@ -123,6 +125,7 @@ def _block_scales(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (0.25 / powers)[:, None], powers[:, None], np.arange(float(count))
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class MoESystem:
     """Read-only view for heuristics (`info["system"]`); it reads the backend's live state, copying nothing.
 
@@ -188,6 +191,7 @@ class MoESystem:
         return self._b.layer_model.lower_bound_ms(self._b.loads, not self.config.replica_slots)
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class ModelBackend(Backend[np.ndarray, Any]):
     """Calibrated model of one MoE layer (or stack) under expert parallelism."""
 

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from itertools import compress
 
 import numpy as np
+from mypy_extensions import mypyc_attr
 
 from sysgym.envs.moe.plan import EMPTY, Plan, native_plan, split_by_weights
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True)
 class Knobs:
     """LLEP's parameters.
@@ -246,6 +248,8 @@ def assign_priced(
 
     The same visits and slices as `assign_sparse` (a test checks the cost against the general path), but no
     takes or slices are returned: each visit and each slice updates the per-device sums at once.
+    Indexed updates are spelled `a[i] = a[i] + x`: mypyc (setup.py) compiles that to a native add, and an
+    indexed `+=` to a generic one.
 
     Args:
         level: as in `assign_sparse` (at the end, each device's tokens).
@@ -296,7 +300,7 @@ def assign_priced(
         room = capacity - (level[home] - load)
         take = room if room > 0 else 0
         i = bisect_right(xs, take) - 1
-        compute[home] += slopes[i] * (take - xs[i]) + ys[i] - float(loads_ms[expert])
+        compute[home] = compute[home] + (slopes[i] * (take - xs[i]) + ys[i] - float(loads_ms[expert]))
         if take > top[home]:
             top[home] = take
         # The device is over capacity, so take < load: something always spills. Paper Alg. 3, as in `_spill`:
@@ -316,7 +320,7 @@ def assign_priced(
                 chunk = remainder
                 if room < remainder:
                     forced = True
-            level[target] += chunk
+            level[target] = level[target] + chunk
             remainder -= chunk
             key = base + target
             if key in shipped:
@@ -324,16 +328,18 @@ def assign_priced(
                 before = shipped[key]
                 size = shipped[key] = before + chunk
                 i, j = bisect_right(xs, size) - 1, bisect_right(xs, before) - 1
-                compute[target] += slopes[i] * (size - xs[i]) + ys[i] - (slopes[j] * (before - xs[j]) + ys[j])
+                compute[target] = compute[target] + (
+                    slopes[i] * (size - xs[i]) + ys[i] - (slopes[j] * (before - xs[j]) + ys[j])
+                )
             else:
                 size = shipped[key] = chunk
                 i = bisect_right(xs, size) - 1
-                compute[target] += slopes[i] * (size - xs[i]) + ys[i]
-                received[target] += 1
+                compute[target] = compute[target] + (slopes[i] * (size - xs[i]) + ys[i])
+                received[target] = received[target] + 1
                 copies += 1
             if size > largest[target]:
                 largest[target] = size
-        sent[home] += copies
+        sent[home] = sent[home] + copies
         level[home] = own
         if forced:
             over = list(compress(range(devices), map(capacity.__lt__, level)))
@@ -381,7 +387,7 @@ def _spill(
         else:
             chunk = remainder
             forced = forced or room < remainder
-        level[target] += chunk
+        level[target] = level[target] + chunk
         key = (expert, target)
         slices[key] = slices.get(key, 0) + chunk
         remainder -= chunk

@@ -7,7 +7,9 @@ migration-only); the other is made by a named heuristic. Requests with no learne
 modelled devices, or real I/O) is the `io` object's business; bookkeeping here is the same for both.
 
 All per-request state lives in flat Python lists indexed by page (faster than numpy for scalar access); LRU
-order of every non-slowest device is an `OrderedDict`.
+order of every non-slowest device is an `OrderedDict`. The module is compiled with mypyc (setup.py), which is
+why indexed updates are spelled `a[i] = a[i] + 1` (a native add; an indexed `+=` is a generic one) and the
+request columns are copied onto the core (a C field read instead of a Python attribute lookup).
 """
 
 from __future__ import annotations
