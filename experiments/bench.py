@@ -119,7 +119,9 @@ def compiled_modules() -> list[str]:
     return sorted(
         name
         for name, module in list(sys.modules.items())
-        if name.startswith("sysgym.") and (getattr(module, "__file__", None) or "").endswith(".so")
+        if name.startswith("sysgym.")
+        and not name.endswith("__mypyc")  # the library holding their code, not a module of ours
+        and (getattr(module, "__file__", None) or "").endswith(".so")
     )
 
 
