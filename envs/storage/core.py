@@ -321,31 +321,6 @@ class StorageCore(Backend[np.ndarray, int]):
         initial = self.initial_device
         io = self.io
         assert io is not None
-        if n == 1:  # most requests: one page, no run splitting
-            lp = last[start]
-            heat[start] = heat[start] * self._decayed(i - lp) + 1.0 if lp >= 0 else 1.0
-            last[start] = i
-            count[start] = count[start] + 1
-            d = loc[start]
-            if d < 0:
-                d = loc[start] = initial
-                self.used[initial] = self.used[initial] + 1
-                if initial < slowest:
-                    self.lru[initial][start] = None
-            elif d < slowest:
-                self.lru[d].move_to_end(start)
-            if d:
-                self.recent.append(start)
-            latency = io.serve(t, d, False, start, 1, self._nbytes[i])
-            hit = 0.0 if d else 1.0
-            if d == 0:
-                self.fast_pages += 1
-            self.latencies.append(latency)
-            self.spatial = self.spatial + 1 if -5 <= start - self.prev_end <= 5 else 0
-            self.prev_end = end
-            self.hit_ema += 0.01 * (hit - self.hit_ema)
-            self.lat_ema += 0.01 * (latency - self.lat_ema)
-            return
         recent = self.recent
         first = loc[start]
         if first < 0:
