@@ -28,6 +28,7 @@ COMPILED = (
     "envs/preemption/scheduler.py",
     "envs/moe/backend.py",
     "envs/moe/llep.py",
+    "envs/moe/sparse.py",
 )
 MYPYC_OPTIONS = ("--follow-imports=silent", "--no-site-packages")  # type only our own code: fast, no torch
 

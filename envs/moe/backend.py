@@ -23,10 +23,11 @@ from sysgym.envs.core.backend import Backend, Outcome
 from sysgym.envs.moe.actions import KNOB_COUNT, KNOBS, knobs_of, plan_of_rows
 from sysgym.envs.moe.config import ExpertRerouteConfig
 from sysgym.envs.moe.cost import GIB, Fabric, expert_curve, memory_model
-from sysgym.envs.moe.layer import LayerModel, NativeStats, SparseCost, StepCost
+from sysgym.envs.moe.layer import LayerModel, NativeStats, StepCost
 from sysgym.envs.moe.llep import assign_priced, llep_plan
 from sysgym.envs.moe.models import BF16_BYTES, MoEModel, model_config
 from sysgym.envs.moe.plan import Plan
+from sysgym.envs.moe.sparse import SparseCost
 from sysgym.envs.moe.workloads import make_routing
 
 BLOCK = 64
@@ -63,11 +64,11 @@ class _Block:
         self.totals = totals[:, 0].tolist()
         exact = loads.astype(np.float64)  # converted once for the float work below
         share = exact / totals
-        self.times = model.curve.slice_ms(exact)
-        tokens, compute, largest = model.native_stats(loads, self.times)
+        times = model.curve.slice_ms(exact)
+        tokens, compute, largest = model.native_stats(loads, times)
         self.tokens, self.compute, self.largest = tokens.tolist(), compute.tolist(), largest.tolist()
         copies = not backend.config.replica_slots
-        self.bounds = model.lower_bounds_ms(exact, copies, self.times, compute).tolist()
+        self.bounds = model.lower_bounds_ms(exact, copies, times, compute).tolist()
         ordered >>= shift
         np.subtract(big, ordered, out=ordered)  # the loads, hottest first
         self.ratio = (ordered[:, 0] * n / totals[:, 0]).tolist()
@@ -263,7 +264,8 @@ class ModelBackend(Backend[np.ndarray, Any]):
             and type(self).price is ModelBackend.price
             and type(self).measured_compute_ms is ModelBackend.measured_compute_ms
         )
-        self._memory_rows: list[SparseCost] = []
+        self._pricer = self.layer_model.sparse_pricer()
+        self._grid = self.layer_model.curve.scalar_grid
 
     # --- episode ---------------------------------------------------------------------------------------
     def reset(self, rng: np.random.Generator, options: dict[str, Any]) -> None:
@@ -281,7 +283,6 @@ class ModelBackend(Backend[np.ndarray, Any]):
         self._copied = 0
         self._oom = 0
         self._bounds = []
-        self._memory_rows = []
         self._held = np.zeros(self.devices, dtype=np.int64)
         self._free = self._empty_free
         self._blocks = [None] * self.layers
@@ -380,16 +381,15 @@ class ModelBackend(Backend[np.ndarray, Any]):
         if self._fused:
             sparse = self._fused_cost(action)
             step_ms, compute_ms, a2a_ms = sparse.step_ms, np.array(sparse.compute_ms), sparse.a2a_ms
-            copied, oom = sparse.copied_experts, sparse.oom_devices
-            self._memory_rows.append(sparse)
+            copied, oom, peak = sparse.copied_experts, sparse.oom_devices, sparse.peak_bytes
         else:
             plan = self.plan_for(action)
             cost = self.price(plan, self.copies_needed(plan), self.measured_compute_ms(plan))
             self._keep_replicas(plan)
             step_ms, compute_ms, a2a_ms = cost.step_ms, cost.compute_ms, cost.a2a_ms
-            copied, oom = cost.copied_experts, self.oom_devices(cost)
-            if cost.peak_bytes > self._peak:
-                self._peak = cost.peak_bytes
+            copied, oom, peak = cost.copied_experts, self.oom_devices(cost), cost.peak_bytes
+        if peak > self._peak:
+            self._peak = peak
         self._step_ms.append(step_ms)
         self._copied += copied
         self._oom += oom
@@ -410,13 +410,13 @@ class ModelBackend(Backend[np.ndarray, Any]):
         knobs = KNOBS[action]
         block, row = self._block, self._row
         assert block is not None
-        model = self.layer_model
+        pricer = self._pricer
         tokens = block.tokens[row]
         if block.ratio[row] < knobs.lam:
-            return model.native_cost(block.compute[row], tokens, block.largest[row])
+            return pricer.native(block.compute[row], tokens, block.largest[row])
         capacity = int(knobs.alpha * block.totals[row] / self.devices)
         if max(tokens) <= capacity:
-            return model.native_cost(block.compute[row], tokens, block.largest[row])
+            return pricer.native(block.compute[row], tokens, block.largest[row])
         level = tokens[:]
         compute = block.compute[row][:]
         largest = block.largest[row][:]
@@ -429,10 +429,9 @@ class ModelBackend(Backend[np.ndarray, Any]):
             block.radix,
             compute,
             largest,
-            block.times[row],
-            model.curve.scalar_grid,
+            self._grid,
         )
-        return model.sparse_cost(compute, level, largest, received, sent, copies)
+        return pricer.priced(compute, level, largest, received, sent, copies)
 
     def _keep_replicas(self, plan: Plan) -> None:
         slots = self.config.replica_slots
@@ -456,21 +455,11 @@ class ModelBackend(Backend[np.ndarray, Any]):
         return {
             "mean_step_time_ms": math.fsum(steps) / len(steps),
             "p99_step_time_ms": _percentile(steps, 99.0),
-            "peak_memory_gib": self._peak_bytes() / GIB,
+            "peak_memory_gib": self._peak / GIB,
             "weights_moved_gib": self._copied * self.layer_model.memory.expert_bytes / GIB,
             "oom_count": float(self._oom),
             "mean_bound_ms": math.fsum(bounds) / len(bounds),
         }
-
-    def _peak_bytes(self) -> float:
-        """Peak per-device memory of the episode (steps priced in sparse form are evaluated now, in bulk)."""
-        rows = self._memory_rows
-        if not rows:
-            return self._peak
-        fused = self.layer_model.peak_bytes(
-            [r.tokens for r in rows], [r.largest for r in rows], [r.received for r in rows]
-        )
-        return max(self._peak, fused)
 
     def samples(self) -> dict[str, list[float]]:
         """Each step's layer time."""

@@ -14,8 +14,6 @@ step = dispatch + max over devices (weight copies into or out of it + its expert
 
 from __future__ import annotations
 
-import functools
-import itertools
 import operator
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -24,6 +22,7 @@ import numpy as np
 
 from sysgym.envs.moe.cost import ExpertCurve, Fabric, Memory
 from sysgym.envs.moe.plan import Plan
+from sysgym.envs.moe.sparse import SparsePricer
 
 
 @dataclass(frozen=True)
@@ -67,30 +66,6 @@ class NativeStats(NamedTuple):
     tokens: list[int]
     compute_ms: list[float]
     largest: list[int]
-
-
-class SparseCost(NamedTuple):
-    """What `LayerModel.sparse_cost` returns: the step's time and what the metrics need later.
-
-    Attributes:
-        step_ms: the layer's time.
-        compute_ms: [P] expert slices per device.
-        a2a_ms: dispatch plus combine.
-        tokens: [P] tokens each device computed.
-        largest: [P] largest slice per device.
-        received: [P] expert weights each device received.
-        copied_experts: weight copies made.
-        oom_devices: devices whose memory exceeds capacity.
-    """
-
-    step_ms: float
-    compute_ms: list[float]
-    a2a_ms: float
-    tokens: list[int]
-    largest: list[int]
-    received: list[int]
-    copied_experts: int
-    oom_devices: int
 
 
 @dataclass(frozen=True)
@@ -205,82 +180,20 @@ class LayerModel:
         copy = [max(r, s) * per_copy for r, s in zip(received, sent, strict=True)]
         return self._assemble(compute, copy, tokens, largest, held, received, sum(received))
 
-    def native_cost(self, compute: list[float], tokens: list[int], largest: list[int]) -> SparseCost:
-        """`sparse_cost` of standard EP for a batch (its `NativeStats` lists): nothing moves, nothing is copied."""
-        return self._sparse(max(compute), compute, tokens, largest, [0] * self.devices, 0)
-
-    def sparse_cost(
-        self,
-        compute: list[float],
-        tokens: list[int],
-        largest: list[int],
-        received: list[int],
-        sent: list[int],
-        copied: int,
-    ) -> SparseCost:
-        """The cost of LLEP's plan priced in sparse form (`llep.assign_priced`), no replicas, every slice copying.
-
-        The model backend's hot path for knobs actions: no Plan arrays are built and no StepCost either. Memory
-        is only bounded here (the exact per-device check runs when the bound exceeds capacity); the peak is
-        computed when the episode's metrics ask for it (`peak_bytes`).
-
-        Args:
-            compute: [P] expert slices' time per device.
-            tokens: [P] tokens each device computes.
-            largest: [P] largest slice per device.
-            received: [P] weight copies each device receives.
-            sent: [P] weight copies each device sends.
-            copied: weight copies made.
-        """
-        copy_ms = map(operator.mul, map(max, received, sent), itertools.repeat(self._constants[2]))
-        return self._sparse(max(map(operator.add, compute, copy_ms)), compute, tokens, largest, received, copied)
-
-    def _sparse(
-        self,
-        worst: float,
-        compute: list[float],
-        tokens: list[int],
-        largest: list[int],
-        received: list[int],
-        copied: int,
-    ) -> SparseCost:
-        """A SparseCost from the slowest device's time and per-device lists: all-to-all and the memory bound."""
-        p, _, _, byte_ms, collective, base, pair, slice_, expert, capacity = self._constants
-        top_tokens = max(tokens)
-        busiest = max(top_tokens * (p - 1) / p, (sum(tokens) - min(tokens)) / p)
-        a2a = 2.0 * (busiest * byte_ms + collective)
-        oom = 0
-        if base + max(received) * expert + top_tokens * pair + max(largest) * slice_ > capacity:
-            memory = self._memory(tokens, largest, [0] * p, received)
-            oom = sum(1 for m in memory if m > capacity)
-        return SparseCost(a2a + worst, compute, a2a, tokens, largest, received, copied, oom)
-
-    @functools.cached_property
-    def _constants(self) -> tuple[int, int, float, float, float, float, float, float, float, float]:
-        """Scalars `sparse_cost` reads every step, looked up once."""
+    def sparse_pricer(self) -> SparsePricer:
+        """The pricer of plans in sparse form (`llep.assign_priced`'s per-device sums) for this layer."""
         mem, fabric = self.memory, self.fabric
-        return (
-            self.devices,
-            self.per_device,
-            mem.expert_bytes / fabric.bytes_per_ms,
-            self.token_bytes / fabric.bytes_per_ms,
-            fabric.collective_ms,
-            self.per_device * mem.expert_bytes,
-            mem.pair_bytes,
-            mem.slice_bytes,
-            mem.expert_bytes,
-            mem.capacity_bytes,
+        return SparsePricer(
+            devices=self.devices,
+            per_device=self.per_device,
+            copy_ms=mem.expert_bytes / fabric.bytes_per_ms,
+            token_ms=self.token_bytes / fabric.bytes_per_ms,
+            collective_ms=fabric.collective_ms,
+            expert_bytes=mem.expert_bytes,
+            pair_bytes=mem.pair_bytes,
+            slice_bytes=mem.slice_bytes,
+            capacity_bytes=mem.capacity_bytes,
         )
-
-    def peak_bytes(self, tokens: list[list[int]], largest: list[list[int]], received: list[list[int]]) -> float:
-        """The largest per-device memory over steps priced by `sparse_cost` (rows of per-device lists)."""
-        mem = self.memory
-        memory = (
-            (self.experts // self.devices + np.array(received)) * mem.expert_bytes
-            + np.array(tokens) * mem.pair_bytes
-            + np.array(largest) * mem.slice_bytes
-        )
-        return float(memory.max())
 
     def _finish(
         self,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from itertools import compress
 
 import numpy as np
 from mypy_extensions import mypyc_attr
@@ -241,15 +240,15 @@ def assign_priced(
     radix: int,
     compute: list[float],
     largest: list[int],
-    loads_ms: np.ndarray,
     grid: tuple[list[float], list[float], list[float]],
 ) -> tuple[list[int], list[int], int]:
     """`assign_sparse` with its plan priced as it is made: the model backend's hot path for knobs actions.
 
     The same visits and slices as `assign_sparse` (a test checks the cost against the general path), but no
     takes or slices are returned: each visit and each slice updates the per-device sums at once.
-    Indexed updates are spelled `a[i] = a[i] + x`: mypyc (setup.py) compiles that to a native add, and an
-    indexed `+=` to a generic one.
+    mypyc (setup.py) compiles this loop; what it runs natively is spelled out: indexed updates as
+    `a[i] = a[i] + x` (an indexed `+=` is a generic add), searches and the least-loaded scan as loops
+    (`_after`, `_segment`, `_lightest`) rather than calls into bisect and min.
 
     Args:
         level: as in `assign_sparse` (at the end, each device's tokens).
@@ -260,7 +259,6 @@ def assign_priced(
         radix: as in `assign_sparse`.
         compute: [P] EP compute per device, updated in place to the plan's.
         largest: [P] EP largest slice per device, updated in place to the plan's.
-        loads_ms: each expert's whole-load slice time.
         grid: the slice-time curve as `ExpertCurve.scalar_grid` (evaluated inline: this loop runs every step).
 
     Returns:
@@ -278,7 +276,7 @@ def assign_priced(
     top = [0] * devices
     limit = big * radix
     current = -1
-    over = list(compress(range(devices), map(capacity.__lt__, level)))
+    over = [g for g in range(devices) if level[g] > capacity]
     while over:
         best = limit
         home = -1
@@ -286,7 +284,7 @@ def assign_priced(
             queue = queues.get(g)
             if queue is None:
                 queue = queues[g] = queue_rows[g].tolist()
-            p = position[g] = bisect_right(queue, current, position[g])
+            p = position[g] = _after(queue, current, position[g])
             if p < per_device and queue[p] < best:
                 best, home = queue[p], g
         if home < 0:
@@ -299,8 +297,8 @@ def assign_priced(
         load, expert = big - best // radix, best % radix
         room = capacity - (level[home] - load)
         take = room if room > 0 else 0
-        i = bisect_right(xs, take) - 1
-        compute[home] = compute[home] + (slopes[i] * (take - xs[i]) + ys[i] - float(loads_ms[expert]))
+        i, j = _segment(xs, take), _segment(xs, load)
+        compute[home] = compute[home] + (slopes[i] * (take - xs[i]) + ys[i] - (slopes[j] * (load - xs[j]) + ys[j]))
         if take > top[home]:
             top[home] = take
         # The device is over capacity, so take < load: something always spills. Paper Alg. 3, as in `_spill`:
@@ -312,7 +310,7 @@ def assign_priced(
         base = expert * devices
         copies = 0
         while remainder > 0:
-            target = level.index(min(level))
+            target = _lightest(level)
             room = capacity - level[target]
             if min_chunk <= room < remainder:
                 chunk = room
@@ -327,13 +325,13 @@ def assign_priced(
                 # A forced remainder onto a device this spill already filled: one slice, priced whole.
                 before = shipped[key]
                 size = shipped[key] = before + chunk
-                i, j = bisect_right(xs, size) - 1, bisect_right(xs, before) - 1
+                i, j = _segment(xs, size), _segment(xs, before)
                 compute[target] = compute[target] + (
                     slopes[i] * (size - xs[i]) + ys[i] - (slopes[j] * (before - xs[j]) + ys[j])
                 )
             else:
                 size = shipped[key] = chunk
-                i = bisect_right(xs, size) - 1
+                i = _segment(xs, size)
                 compute[target] = compute[target] + (slopes[i] * (size - xs[i]) + ys[i])
                 received[target] = received[target] + 1
                 copies += 1
@@ -342,7 +340,7 @@ def assign_priced(
         sent[home] = sent[home] + copies
         level[home] = own
         if forced:
-            over = list(compress(range(devices), map(capacity.__lt__, level)))
+            over = [g for g in range(devices) if level[g] > capacity]
         elif own <= capacity:
             over.remove(home)
     # Only devices that overloaded were visited; the others' largest slices were kept up to date above. For an
@@ -354,6 +352,42 @@ def assign_priced(
             most = max(most, max(t for key, t in shipped.items() if key % devices == d))
         largest[d] = most
     return received, sent, len(shipped)
+
+
+def _after(queue: list[int], key: int, lo: int) -> int:
+    """`bisect_right(queue, key, lo)`: the first position from `lo` on whose entry exceeds `key`."""
+    hi = len(queue)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if key < queue[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _segment(xs: list[float], tokens: int) -> int:
+    """`bisect_right(xs, tokens) - 1`: the grid segment whose left end is the last point at or below `tokens`."""
+    x = float(tokens)  # exact below 2^53, so the float comparisons below equal bisect's int-to-float ones
+    lo, hi = 0, len(xs)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < xs[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo - 1
+
+
+def _lightest(level: list[int]) -> int:
+    """`level.index(min(level))`: the least-loaded device, the first of equals."""
+    target = 0
+    low = level[0]
+    for d in range(1, len(level)):
+        if level[d] < low:
+            low = level[d]
+            target = d
+    return target
 
 
 def _spill(
