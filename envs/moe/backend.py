@@ -61,17 +61,20 @@ class _Block:
         self.order = ordered & (self.radix - 1)
         self.queues = np.sort(keys.reshape(count, p, -1), axis=2)
         totals = loads.sum(axis=1, keepdims=True)
-        self.totals = totals[:, 0].tolist()
+        self.totals: list[int] = totals[:, 0].tolist()
         exact = loads.astype(np.float64)  # converted once for the float work below
         share = exact / totals
         times = model.curve.slice_ms(exact)
         tokens, compute, largest = model.native_stats(loads, times)
-        self.tokens, self.compute, self.largest = tokens.tolist(), compute.tolist(), largest.tolist()
+        # Typed lists, so the compiled steps read them natively.
+        self.tokens: list[list[int]] = tokens.tolist()
+        self.compute: list[list[float]] = compute.tolist()
+        self.largest: list[list[int]] = largest.tolist()
         copies = not backend.config.replica_slots
-        self.bounds = model.lower_bounds_ms(exact, copies, times, compute).tolist()
+        self.bounds: list[float] = model.lower_bounds_ms(exact, copies, times, compute).tolist()
         ordered >>= shift
         np.subtract(big, ordered, out=ordered)  # the loads, hottest first
-        self.ratio = (ordered[:, 0] * n / totals[:, 0]).tolist()
+        self.ratio: list[float] = (ordered[:, 0] * n / totals[:, 0]).tolist()
         device_share = tokens / totals
         obs = np.empty((count, backend.obs_size), dtype=np.float32)  # every column is written below
         np.divide(ordered, totals, out=obs[:, :n])
@@ -266,6 +269,10 @@ class ModelBackend(Backend[np.ndarray, Any]):
         )
         self._pricer = self.layer_model.sparse_pricer()
         self._grid = self.layer_model.curve.scalar_grid
+        # Each knobs action's lambda, alpha and m as typed lists (the compiled step reads them natively).
+        self._lams = [k.lam for k in KNOBS]
+        self._alphas = [k.alpha for k in KNOBS]
+        self._chunks = [k.min_chunk for k in KNOBS]
 
     # --- episode ---------------------------------------------------------------------------------------
     def reset(self, rng: np.random.Generator, options: dict[str, Any]) -> None:
@@ -407,14 +414,13 @@ class ModelBackend(Backend[np.ndarray, Any]):
 
     def _fused_cost(self, action: int) -> SparseCost:
         """LLEP's plan for a knobs action and its cost, in sparse form (same plan and cost as the general path)."""
-        knobs = KNOBS[action]
         block, row = self._block, self._row
         assert block is not None
         pricer = self._pricer
         tokens = block.tokens[row]
-        if block.ratio[row] < knobs.lam:
+        if block.ratio[row] < self._lams[action]:
             return pricer.native(block.compute[row], tokens, block.largest[row])
-        capacity = int(knobs.alpha * block.totals[row] / self.devices)
+        capacity = int(self._alphas[action] * block.totals[row] / self.devices)
         if max(tokens) <= capacity:
             return pricer.native(block.compute[row], tokens, block.largest[row])
         level = tokens[:]
@@ -423,7 +429,7 @@ class ModelBackend(Backend[np.ndarray, Any]):
         received, sent, copies = assign_priced(
             level,
             capacity,
-            knobs.min_chunk,
+            self._chunks[action],
             block.queues[row],
             block.big,
             block.radix,
