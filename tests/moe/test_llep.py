@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 
 import numpy as np
 import pytest
 
-from sysgym.envs.moe.llep import Knobs, llep_plan, plan_with_rows
+from sysgym.envs.moe.llep import Knobs, _after, _lightest, _segment, llep_plan, plan_with_rows
 from sysgym.envs.moe.plan import Plan, check_conserves, split_by_weights
 
 
@@ -136,3 +137,18 @@ def test_split_by_weights_is_exact() -> None:
     assert split.sum(axis=1).tolist() == loads.tolist()
     assert split[1, 0] == 0 and split[2, 1] == 0
     assert abs(split[2, 0] - 1_000_003 * 3 / 8) < 1
+
+
+def test_native_searches_equal_bisect_and_min() -> None:
+    # The compiled hot path spells bisect_right and level.index(min(level)) as loops; they must agree exactly,
+    # ties and ends included.
+    rng = np.random.default_rng(0)
+    grid = [0.0, 1.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 1e12]
+    for tokens in [0, 1, 2, 15, 16, 17, 1023, 1024, 4096, 10**9, *rng.integers(0, 100_000, 200).tolist()]:
+        assert _segment(grid, tokens) == bisect_right(grid, tokens) - 1
+    for _ in range(300):
+        queue = sorted(rng.integers(0, 20, int(rng.integers(0, 12))).tolist())
+        key, lo = int(rng.integers(-1, 22)), int(rng.integers(0, len(queue) + 1))
+        assert _after(queue, key, lo) == bisect_right(queue, key, lo)
+        level = rng.integers(0, 5, int(rng.integers(1, 9))).tolist()
+        assert _lightest(level) == level.index(min(level))
