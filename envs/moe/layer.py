@@ -55,7 +55,8 @@ class StepCost:
 class NativeStats(NamedTuple):
     """Per-device sums of a batch under standard EP, precomputed per block of batches.
 
-    Plain lists, because the hot path (`LayerModel.cost_from_native`) edits copies of them element by element.
+    Plain lists, because the per-step paths (`LayerModel.cost_from_native`, `llep.assign_priced`) edit copies of them
+    element by element.
 
     Attributes:
         tokens: [P] native tokens per device.
@@ -139,7 +140,7 @@ class LayerModel:
     def cost_from_native(
         self, plan: Plan, copies: np.ndarray | None, resident: np.ndarray, loads: np.ndarray, native: NativeStats
     ) -> StepCost:
-        """`cost` of a plan that differs from EP in a few experts, from the batch's EP sums (the hot path).
+        """`cost` of a plan that differs from EP in a few experts, from the batch's EP sums (plan actions' path).
 
         Equal to `cost(plan, copies, resident)` up to float rounding (a test checks it); the few experts whose
         native share changed and the few slices are priced in plain Python. `copies` None means every slice
