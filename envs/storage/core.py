@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 import operator
+import struct
 from abc import ABC, abstractmethod
-from array import array
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
@@ -124,6 +124,8 @@ class StorageCore(Backend[np.ndarray, int]):
         self.action_space = gym.spaces.Discrete(sizes[mode])
         self.obs_dim = 12 + 2 * self.n_devices + 4 * config.candidates
         self.observation_space = gym.spaces.Box(0.0, 1.0, (self.obs_dim,), np.float32)
+        # struct packs the feature list into a fresh float32 array in one C call (float32 rounding, as a cast does).
+        self._obs_format = f"{self.obs_dim}f"
         self.ref_us = self.specs[-1].read_4k_us()
         self.initial_device = self.n_devices - 1 if config.preexisting < 0 else config.preexisting
         self.page_bytes = config.page_kib * 1024
@@ -560,7 +562,9 @@ class StorageCore(Backend[np.ndarray, int]):
             self._candidate_features(values)
         else:
             values += self._no_candidates
-        return np.frombuffer(array("f", values), np.float32)
+        obs = np.empty(self.obs_dim, np.float32)
+        struct.pack_into(self._obs_format, obs, 0, *values)
+        return obs
 
     def _candidate_features(self, out: list[float]) -> None:
         """Append heat and recency of both candidate lists (zeros for missing candidates) to `out`."""

@@ -109,7 +109,9 @@ class ModelIO(StorageIO):
     def serve(self, t: float, device: int, is_write: bool, page: int, npages: int, nbytes: float) -> float:
         """Perform one foreground request's share on `device`; returns its latency in microseconds."""
         q = self.queues[device]
-        return (q.write if is_write else q.read)(t, page, npages, nbytes) - t
+        if is_write:
+            return q.write(t, page, npages, nbytes) - t
+        return q.read(t, page, npages, nbytes) - t
 
     def migrate(self, t: float, src: int, dst: int, page: int, npages: int, nbytes: float) -> float:
         """Move a run of pages (read on `src`, then write on `dst`); returns the device time it used."""
