@@ -562,9 +562,9 @@ class StorageCore(Backend[np.ndarray, int]):
             self._candidate_features(values)
         else:
             values += self._no_candidates
-        obs = np.empty(self.obs_dim, np.float32)
-        struct.pack_into(self._obs_format, obs, 0, *values)
-        return obs
+        packed = bytearray(4 * self.obs_dim)  # a writable buffer, so the returned array is writable too
+        struct.pack_into(self._obs_format, packed, 0, *values)
+        return np.frombuffer(packed, np.float32)
 
     def _candidate_features(self, out: list[float]) -> None:
         """Append heat and recency of both candidate lists (zeros for missing candidates) to `out`."""
