@@ -22,7 +22,7 @@ from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
 from itertools import islice
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -35,13 +35,14 @@ from sysgym.envs.storage.devices import DeviceSpec, resolve
 from sysgym.envs.storage.rewards import SIBYL_EVICT_EXPONENT, SIBYL_LATENCY_FLOOR_US
 from sysgym.envs.storage.workloads import Workload, load
 
+# Final: mypyc (setup.py) compiles these into native constants instead of a module-dict lookup at every use.
 MODES = ("joint", "placement", "migration")
-NEVER = math.inf
-ORACLE_HORIZON = 2_000  # requests over which the Oracle counts a page's future accesses
-_LOG_COUNT = math.log1p(1024.0)
-_LOG_HEAT = math.log1p(64.0)
-AGE_TABLE = 4096  # ages (in requests) whose decay factor and recency feature are tabulated
-_LOG_BACKLOG = math.log1p(1e6)
+NEVER: Final = math.inf
+ORACLE_HORIZON: Final = 2_000  # requests over which the Oracle counts a page's future accesses
+_LOG_COUNT: Final = math.log1p(1024.0)
+_LOG_HEAT: Final = math.log1p(64.0)
+AGE_TABLE: Final = 4096  # ages (in requests) whose decay factor and recency feature are tabulated
+_LOG_BACKLOG: Final = math.log1p(1e6)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
