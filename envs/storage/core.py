@@ -35,8 +35,8 @@ from sysgym.envs.storage.devices import DeviceSpec, resolve
 from sysgym.envs.storage.rewards import SIBYL_EVICT_EXPONENT, SIBYL_LATENCY_FLOOR_US
 from sysgym.envs.storage.workloads import Workload, load
 
-# Final: mypyc (setup.py) compiles these into native constants instead of a module-dict lookup at every use.
 MODES = ("joint", "placement", "migration")
+# Final: mypyc (setup.py) compiles these into native constants instead of a module-dict lookup at every use.
 NEVER: Final = math.inf
 ORACLE_HORIZON: Final = 2_000  # requests over which the Oracle counts a page's future accesses
 _LOG_COUNT: Final = math.log1p(1024.0)
