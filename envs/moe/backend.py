@@ -267,7 +267,7 @@ class ModelBackend(Backend[np.ndarray, Any]):
             and type(self).price is ModelBackend.price
             and type(self).measured_compute_ms is ModelBackend.measured_compute_ms
         )
-        self._pricer = self.layer_model.sparse_pricer()
+        self._pricer = self.layer_model.pricer
         self._grid = self.layer_model.curve.scalar_grid
         # Each knobs action's lambda, alpha and m as typed lists (the compiled step reads them natively).
         self._lams = [k.lam for k in KNOBS]

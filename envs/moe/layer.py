@@ -14,6 +14,7 @@ step = dispatch + max over devices (weight copies into or out of it + its expert
 
 from __future__ import annotations
 
+import functools
 import operator
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -181,8 +182,9 @@ class LayerModel:
         copy = [max(r, s) * per_copy for r, s in zip(received, sent, strict=True)]
         return self._assemble(compute, copy, tokens, largest, held, received, sum(received))
 
-    def sparse_pricer(self) -> SparsePricer:
-        """The pricer of plans in sparse form (`llep.assign_priced`'s per-device sums) for this layer."""
+    @functools.cached_property
+    def pricer(self) -> SparsePricer:
+        """This layer's per-device memory and pricer of plans in sparse form."""
         mem, fabric = self.memory, self.fabric
         return SparsePricer(
             devices=self.devices,
@@ -256,17 +258,7 @@ class LayerModel:
         busiest = max(max(tokens) * (p - 1) / p, (sum(tokens) - min(tokens)) / p)
         a2a = 2.0 * (busiest * self.token_bytes / fabric.bytes_per_ms + fabric.collective_ms)
         step = a2a + max(map(operator.add, compute, copy))
-        return step, a2a, self._memory(tokens, largest, resident, received)
-
-    def _memory(self, tokens: list[int], largest: list[int], resident: list[int], received: list[int]) -> list[float]:
-        """Per-device memory: native, resident and received weights, routed tokens, the largest slice."""
-        mem = self.memory
-        expert, pair, slice_ = mem.expert_bytes, mem.pair_bytes, mem.slice_bytes
-        native = self.experts // self.devices
-        return [
-            (native + h + r) * expert + t * pair + m * slice_
-            for h, r, t, m in zip(resident, received, tokens, largest, strict=True)
-        ]
+        return step, a2a, self.pricer.memory(tokens, largest, resident, received)
 
     @property
     def per_device(self) -> int:

@@ -1,8 +1,10 @@
 """The step model (`layer`) over plain per-device lists: the model backend's hot path for knobs actions.
 
 LLEP's assignment (`llep.assign_priced`) leaves per-device sums in lists; pricing them needs no Plan or numpy
-array, only P-long loops, which mypyc (setup.py) compiles to native arithmetic. Every sum is taken in the same
-order as `LayerModel.cost`, so both paths give the same numbers (tests/moe/test_fast_paths.py checks).
+array, only P-long loops, which mypyc (setup.py) compiles to native arithmetic. Per-device memory is defined here
+once, for both paths (`LayerModel` totals every other plan with `SparsePricer.memory`). The all-to-all multiplies by
+a precomputed per-token time, so it can differ from `LayerModel`'s in the last bit; tests/moe/test_fast_paths.py
+checks both paths agree.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ class SparseCost(NamedTuple):
 
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class SparsePricer:
-    """`LayerModel`'s constants held as native fields, and its totals for plans in sparse form.
+    """`LayerModel`'s constants held as native fields, per-device memory, and the cost of plans in sparse form.
 
-    Built by `LayerModel.sparse_pricer`; every slice copies its expert's weights (no resident replicas).
+    Built by `LayerModel.pricer`. Plans priced in sparse form copy every slice's weights (no resident replicas).
     """
 
     def __init__(
@@ -62,6 +64,16 @@ class SparsePricer:
         self.pair_bytes = pair_bytes
         self.slice_bytes = slice_bytes
         self.capacity_bytes = capacity_bytes
+        self._zeros = [0] * devices  # no replicas held, no copies received (read only)
+
+    def memory(self, tokens: list[int], largest: list[int], resident: list[int], received: list[int]) -> list[float]:
+        """Per-device memory: native, resident and received weights, routed tokens, the largest slice."""
+        return [
+            (self.per_device + resident[d] + received[d]) * self.expert_bytes
+            + tokens[d] * self.pair_bytes
+            + largest[d] * self.slice_bytes
+            for d in range(self.devices)
+        ]
 
     def native(self, compute: list[float], tokens: list[int], largest: list[int]) -> SparseCost:
         """Standard EP for a batch (its `NativeStats` lists): nothing moves, nothing is copied."""
@@ -69,7 +81,7 @@ class SparsePricer:
         for d in range(1, self.devices):
             if compute[d] > worst:
                 worst = compute[d]
-        return self._finish(worst, compute, tokens, largest, [0] * self.devices, 0)
+        return self._finish(worst, compute, tokens, largest, self._zeros, 0)
 
     def priced(
         self,
@@ -107,27 +119,24 @@ class SparsePricer:
         received: list[int],
         copied: int,
     ) -> SparseCost:
-        """All-to-all and memory around the slowest device's time (`LayerModel._totals` and `_memory`)."""
+        """All-to-all and memory around the slowest device's time."""
         p = self.devices
-        top = tokens[0]
-        low = tokens[0]
+        top = low = tokens[0]
         total = 0
-        peak = 0.0
-        oom = 0
-        for d in range(p):
-            t = tokens[d]
+        for t in tokens:
             total += t
             if t > top:
                 top = t
             if t < low:
                 low = t
-            memory = (self.per_device + received[d]) * self.expert_bytes + t * self.pair_bytes
-            memory += largest[d] * self.slice_bytes
+        spread = top * (p - 1) / p
+        gathered = (total - low) / p
+        a2a = 2.0 * ((spread if spread > gathered else gathered) * self.token_ms + self.collective_ms)
+        peak = 0.0
+        oom = 0
+        for memory in self.memory(tokens, largest, self._zeros, received):
             if memory > peak:
                 peak = memory
             if memory > self.capacity_bytes:
                 oom += 1
-        spread = top * (p - 1) / p
-        gathered = (total - low) / p
-        a2a = 2.0 * ((spread if spread > gathered else gathered) * self.token_ms + self.collective_ms)
         return SparseCost(a2a + worst, compute, a2a, tokens, copied, oom, peak)
